@@ -1,0 +1,471 @@
+//! Reading policy from manifests: YAML and JSON files, multi-document files, `kind: List`,
+//! and directories (recursively). Every problem is collected, each naming the file, the
+//! document, the object and the field, and nothing is half-loaded: a load yields every
+//! object or an error.
+
+use crate::model::{Cluster, IamRole, IamRoleBinding, NodeGroup, RoleTemplate, Workspace};
+use crate::objects::{ObjectKind, ObjectRef, PolicyObjects, Source};
+use crate::policy::{InvalidPolicy, Policy, PolicyOptions};
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One thing wrong with the manifests: where, and what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadProblem {
+    /// The file (or the path that could not be read).
+    pub file: PathBuf,
+    /// The line of the problem, counting from 1, when known.
+    pub line: Option<usize>,
+    /// The document's position in its file, counting from 1, when the problem is in one.
+    pub document: Option<usize>,
+    /// The object, e.g. `IAMRoleBinding alice-dev`, when its kind and name could be read.
+    pub object: Option<String>,
+    /// The field, e.g. `spec.scope.kind`, when the problem is in one.
+    pub field: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for LoadProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(document) = self.document {
+            write!(f, ": document {document}")?;
+            if let Some(object) = &self.object {
+                write!(f, " ({object})")?;
+            }
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Manifests that could not be read: every problem found, not only the first.
+#[derive(Debug, thiserror::Error)]
+pub struct LoadError {
+    /// Every problem, in file and document order.
+    pub problems: Vec<LoadProblem>,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a policy could not be loaded from files.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyLoadError {
+    /// A manifest could not be read or parsed.
+    #[error("{0}")]
+    Parse(#[from] LoadError),
+    /// The manifests parse but do not make sense together.
+    #[error("{}", .0.errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Invalid(#[from] InvalidPolicy),
+}
+
+/// What a load read: the objects, and the kinds it skipped because they are not policy.
+#[derive(Clone, Debug, Default)]
+pub struct Manifests {
+    /// Every policy object read.
+    pub objects: PolicyObjects,
+    /// Kinds that were skipped (`apiVersion/kind` → how many documents).
+    pub skipped: BTreeMap<String, usize>,
+    /// The files read.
+    pub files: Vec<PathBuf>,
+}
+
+/// Reads every manifest under `paths` (files, or directories walked recursively for
+/// `*.yaml`, `*.yml` and `*.json`; names starting with `.` are skipped, as Kubernetes'
+/// ConfigMap volumes keep their bookkeeping there).
+pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, LoadError> {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    for path in paths {
+        collect_files(path.as_ref(), true, &mut files, &mut problems);
+    }
+    let mut manifests = Manifests::default();
+    for file in files {
+        match std::fs::read_to_string(&file) {
+            Ok(text) => match parse_documents(&text, &file) {
+                Ok(parsed) => {
+                    manifests.objects.extend(parsed.objects);
+                    for (kind, n) in parsed.skipped {
+                        *manifests.skipped.entry(kind).or_default() += n;
+                    }
+                }
+                Err(e) => problems.extend(e.problems),
+            },
+            Err(e) => problems.push(file_problem(&file, format!("cannot read: {e}"))),
+        }
+        manifests.files.push(file);
+    }
+    for (kind, n) in &manifests.skipped {
+        tracing::warn!(kind = %kind, documents = n, "skipping objects that are not Scopegate policy");
+    }
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+/// Loads files and builds a policy from them, refusing it if anything is wrong.
+pub fn load_policy<P: AsRef<Path>>(
+    paths: &[P],
+    options: &PolicyOptions,
+) -> Result<(Policy, Manifests), PolicyLoadError> {
+    let manifests = load_paths(paths)?;
+    let policy = Policy::from_objects(&manifests.objects, options)?;
+    Ok((policy, manifests))
+}
+
+/// Parses manifests held in memory; `file_name` is used in error messages.
+pub fn parse_str(text: &str, file_name: impl AsRef<Path>) -> Result<PolicyObjects, LoadError> {
+    parse_documents(text, file_name.as_ref()).map(|m| m.objects)
+}
+
+fn file_problem(file: &Path, message: String) -> LoadProblem {
+    LoadProblem {
+        file: file.to_path_buf(),
+        line: None,
+        document: None,
+        object: None,
+        field: None,
+        message,
+    }
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+fn collect_files(
+    path: &Path,
+    explicit: bool,
+    files: &mut Vec<PathBuf>,
+    problems: &mut Vec<LoadProblem>,
+) {
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            problems.push(file_problem(path, format!("cannot read: {e}")));
+            return;
+        }
+    };
+    if metadata.is_file() {
+        // A file named on the command line is read whatever its extension.
+        if explicit || is_manifest(path) {
+            files.push(path.to_path_buf());
+        }
+        return;
+    }
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) => {
+            problems.push(file_problem(path, format!("cannot list directory: {e}")));
+            return;
+        }
+    };
+    let mut children: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.path())
+        .collect();
+    children.sort();
+    for child in children {
+        collect_files(&child, false, files, problems);
+    }
+}
+
+/// The line each document of a YAML stream starts on, counting from 1: after each `---`.
+fn document_start_lines(text: &str) -> Vec<usize> {
+    let mut starts = vec![1];
+    for (i, line) in text.lines().enumerate() {
+        let is_separator = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if is_separator {
+            if i == 0
+                || text
+                    .lines()
+                    .take(i)
+                    .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+            {
+                starts[0] = i + 2;
+            } else {
+                starts.push(i + 2);
+            }
+        }
+    }
+    starts
+}
+
+struct Parsed {
+    objects: PolicyObjects,
+    skipped: BTreeMap<String, usize>,
+}
+
+struct DocumentContext<'a> {
+    file: &'a Path,
+    document: usize,
+    line: Option<usize>,
+}
+
+impl DocumentContext<'_> {
+    fn problem(
+        &self,
+        object: Option<String>,
+        field: Option<String>,
+        line: Option<usize>,
+        message: String,
+    ) -> LoadProblem {
+        LoadProblem {
+            file: self.file.to_path_buf(),
+            line: line.or(self.line),
+            document: Some(self.document),
+            object,
+            field,
+            message,
+        }
+    }
+}
+
+fn parse_documents(text: &str, file: &Path) -> Result<Parsed, LoadError> {
+    let starts = document_start_lines(text);
+    let mut parsed = Parsed {
+        objects: PolicyObjects::default(),
+        skipped: BTreeMap::new(),
+    };
+    let mut problems = Vec::new();
+    for (i, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let context = DocumentContext {
+            file,
+            document: i + 1,
+            line: starts.get(i).copied(),
+        };
+        let value = match <serde_yaml::Value as serde::Deserialize>::deserialize(document) {
+            Ok(value) => value,
+            Err(e) => {
+                let line = e.location().map(|l| l.line());
+                problems.push(context.problem(None, None, line, yaml_message(&e)));
+                // A syntax error leaves the rest of the stream unreadable.
+                break;
+            }
+        };
+        if value.is_null() {
+            continue; // an empty document, e.g. after a trailing `---`
+        }
+        if let Err(problem) = add_object(value, &context, None, &mut parsed) {
+            problems.push(problem);
+        }
+    }
+    if problems.is_empty() {
+        Ok(parsed)
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+/// Reads one object (or a List of them) into `parsed`.
+fn add_object(
+    value: serde_yaml::Value,
+    context: &DocumentContext<'_>,
+    item: Option<usize>,
+    parsed: &mut Parsed,
+) -> Result<(), LoadProblem> {
+    let prefix = item.map(|i| format!("items[{i}].")).unwrap_or_default();
+    let field = |name: &str| {
+        value
+            .get(name)
+            .and_then(serde_yaml::Value::as_str)
+            .map(str::to_string)
+    };
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    let name = value
+        .get("metadata")
+        .and_then(|m| m.get("name"))
+        .and_then(serde_yaml::Value::as_str)
+        .map(str::to_string);
+    let describe = |kind: &str| {
+        Some(match &name {
+            Some(n) => format!("{kind} {n}"),
+            None => kind.to_string(),
+        })
+    };
+    if !value.is_mapping() {
+        return Err(context.problem(
+            None,
+            item.map(|i| format!("items[{i}]")),
+            None,
+            "expected an object (a mapping with apiVersion and kind)".into(),
+        ));
+    }
+    let (Some(api_version), Some(kind)) = (api_version, kind) else {
+        let missing = if field("apiVersion").is_none() {
+            "apiVersion"
+        } else {
+            "kind"
+        };
+        return Err(context.problem(
+            describe("object"),
+            Some(format!("{prefix}{missing}")),
+            None,
+            "is required".into(),
+        ));
+    };
+    if kind.ends_with("List") {
+        if item.is_some() {
+            return Err(context.problem(
+                describe(&kind),
+                Some(prefix),
+                None,
+                "a List cannot contain another List".into(),
+            ));
+        }
+        let items = match value.get("items") {
+            None | Some(serde_yaml::Value::Null) => return Ok(()),
+            Some(serde_yaml::Value::Sequence(items)) => items.clone(),
+            Some(_) => {
+                return Err(context.problem(
+                    describe(&kind),
+                    Some("items".into()),
+                    None,
+                    "expected a list of objects".into(),
+                ));
+            }
+        };
+        let mut first_error = None;
+        for (i, entry) in items.into_iter().enumerate() {
+            if let Err(e) = add_object(entry, context, Some(i), parsed) {
+                first_error.get_or_insert(e);
+            }
+        }
+        return first_error.map_or(Ok(()), Err);
+    }
+    let Some(object_kind) = ObjectKind::ALL.iter().copied().find(|k| k.as_str() == kind) else {
+        *parsed
+            .skipped
+            .entry(format!("{api_version}/{kind}"))
+            .or_default() += 1;
+        return Ok(());
+    };
+    if object_kind.api_version() != api_version {
+        let ours = matches!(
+            api_version.split('/').next(),
+            Some("iam.theriseunion.io" | "scope.theriseunion.io" | "rbac.authorization.k8s.io")
+        ) || api_version == "v1";
+        if !ours {
+            *parsed
+                .skipped
+                .entry(format!("{api_version}/{kind}"))
+                .or_default() += 1;
+            return Ok(());
+        }
+        return Err(context.problem(
+            describe(&kind),
+            Some(format!("{prefix}apiVersion")),
+            None,
+            format!(
+                "{kind} is read at apiVersion {:?}, not {api_version:?}",
+                object_kind.api_version()
+            ),
+        ));
+    }
+    let objects = &mut parsed.objects;
+    let result = match object_kind {
+        ObjectKind::RoleTemplate => {
+            typed::<RoleTemplate>(value).map(|o| objects.role_templates.push(o))
+        }
+        ObjectKind::IamRole => typed::<IamRole>(value).map(|o| objects.iam_roles.push(o)),
+        ObjectKind::IamRoleBinding => {
+            typed::<IamRoleBinding>(value).map(|o| objects.iam_role_bindings.push(o))
+        }
+        ObjectKind::Cluster => typed::<Cluster>(value).map(|o| objects.clusters.push(o)),
+        ObjectKind::Workspace => typed::<Workspace>(value).map(|o| objects.workspaces.push(o)),
+        ObjectKind::NodeGroup => typed::<NodeGroup>(value).map(|o| objects.node_groups.push(o)),
+        ObjectKind::Role => typed(value).map(|o| objects.roles.push(o)),
+        ObjectKind::ClusterRole => typed(value).map(|o| objects.cluster_roles.push(o)),
+        ObjectKind::RoleBinding => typed(value).map(|o| objects.role_bindings.push(o)),
+        ObjectKind::ClusterRoleBinding => {
+            typed(value).map(|o| objects.cluster_role_bindings.push(o))
+        }
+        ObjectKind::Namespace => typed(value).map(|o| objects.namespaces.push(o)),
+        ObjectKind::Node => typed(value).map(|o| objects.nodes.push(o)),
+    };
+    match result {
+        Ok(()) => {
+            let namespace = objects_last_namespace(objects, object_kind);
+            let reference = ObjectRef {
+                kind: object_kind,
+                namespace,
+                name: name.clone().unwrap_or_default(),
+            };
+            let source = Source {
+                file: context.file.to_path_buf(),
+                document: context.document,
+                line: context.line,
+            };
+            objects.sources.entry(reference).or_insert(source);
+            Ok(())
+        }
+        Err((path, message)) => {
+            let field = if path.is_empty() || path == "." {
+                None
+            } else {
+                Some(format!("{prefix}{path}"))
+            };
+            Err(context.problem(describe(&kind), field, None, message))
+        }
+    }
+}
+
+/// The namespace of the object just added, for namespaced kinds.
+fn objects_last_namespace(objects: &PolicyObjects, kind: ObjectKind) -> Option<String> {
+    let namespace = match kind {
+        ObjectKind::Role => objects
+            .roles
+            .last()
+            .and_then(|r| r.metadata.namespace.clone()),
+        ObjectKind::RoleBinding => objects
+            .role_bindings
+            .last()
+            .and_then(|r| r.metadata.namespace.clone()),
+        _ => return None,
+    };
+    Some(namespace.unwrap_or_default())
+}
+
+/// Deserializes one object, or says which field is wrong and how.
+fn typed<T: DeserializeOwned>(value: serde_yaml::Value) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        (path, yaml_message(e.inner()))
+    })
+}
+
+/// serde_yaml's message without its own location suffix (we print the location first).
+fn yaml_message(e: &serde_yaml::Error) -> String {
+    let message = e.to_string();
+    match message.rfind(" at line ") {
+        Some(at) if message[at..].contains(" column ") => message[..at].to_string(),
+        _ => message,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,34 @@
+//! The objects users write: the iam and scope custom resources, and the scope they bind at.
+//! Native Kubernetes objects (RBAC, Namespace, Node) come from `k8s-openapi` unchanged.
+
+mod iam;
+mod scope;
+mod selector;
+mod tenancy;
+
+pub use iam::{
+    IAM_GROUP, IamRole, IamRoleBinding, IamRoleBindingSpec, IamRoleRef, IamRoleSpec, RoleTemplate,
+    RoleTemplateSpec,
+};
+pub use scope::{Scope, ScopeKind, ScopeSpec};
+pub use selector::{SelectorError, selector_matches};
+pub use tenancy::{
+    Cluster, ClusterSpec, NODEGROUP_LABEL, NodeGroup, NodeGroupSpec, SCOPE_GROUP, WORKSPACE_LABEL,
+    Workspace, WorkspaceSpec,
+};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The status every Scopegate object carries: whether it took effect, and why not.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Conditions, `Ready` among them.
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+}
