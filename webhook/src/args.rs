@@ -1,0 +1,155 @@
+//! The command line: one subcommand per job, with the flags each takes.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Scopegate: scoped permissions for Kubernetes (Platform → Cluster → Workspace/NodeGroup →
+/// Namespace/Node → Resource), as a library, a webhook and tools.
+#[derive(Debug, Parser)]
+#[command(name = "scopegate", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decide SubjectAccessReviews read from standard input (one JSON object per line), or
+    /// one request given with flags (like `kubectl auth can-i`: exit 0 when allowed, 1 when not).
+    Check(CheckArgs),
+    /// Explain how a request given with flags is decided: the scope chain walked, the
+    /// bindings considered at each scope, and the rule that decided.
+    Explain(ExplainArgs),
+    /// Check policy files: print every error and exit 1, or a one-line summary and exit 0.
+    Validate(ValidateArgs),
+    /// Serve the authorization webhook kube-apiserver calls (SubjectAccessReview over HTTPS).
+    Serve(Box<ServeArgs>),
+}
+
+/// Where the policy comes from and which cluster it is for.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Policy manifests: YAML or JSON files, or directories read recursively. Repeatable.
+    #[arg(long = "policy", value_name = "PATH", required = true)]
+    pub policy: Vec<PathBuf>,
+    /// The cluster this policy decides for (ClusterRoleBindings and Cluster-scope bindings of
+    /// this name act on its requests).
+    #[arg(long, value_name = "NAME", default_value = scopegate_core::topology::DEFAULT_CLUSTER_NAME)]
+    pub cluster_name: String,
+}
+
+/// A request written with flags.
+#[derive(Debug, Args, Default)]
+pub struct RequestArgs {
+    /// The user asking.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// A group of the user. Repeatable.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+    /// The verb, e.g. get, list, create, delete.
+    #[arg(long)]
+    pub verb: Option<String>,
+    /// The plural resource, e.g. pods.
+    #[arg(long, conflicts_with = "path")]
+    pub resource: Option<String>,
+    /// The subresource, e.g. log.
+    #[arg(long, requires = "resource")]
+    pub subresource: Option<String>,
+    /// The API group; empty (the default) is the core group.
+    #[arg(long, requires = "resource", default_value = "")]
+    pub api_group: String,
+    /// The namespace, for namespaced resources.
+    #[arg(long, short = 'n', requires = "resource")]
+    pub namespace: Option<String>,
+    /// The object's name.
+    #[arg(long, requires = "resource")]
+    pub name: Option<String>,
+    /// A non-resource URL path, e.g. /metrics (instead of --resource).
+    #[arg(long)]
+    pub path: Option<String>,
+}
+
+/// `scopegate check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// A request given with flags; without them, SubjectAccessReviews are read from stdin.
+    #[command(flatten)]
+    pub request: RequestArgs,
+}
+
+/// `scopegate explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// The request to explain.
+    #[command(flatten)]
+    pub request: RequestArgs,
+    /// Print the explanation as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `scopegate validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The policy.
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+}
+
+/// `scopegate serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Policy manifests (files or directories, watched for changes). Repeatable. Without
+    /// any, the embedded demo policy (examples/policies) is served.
+    #[arg(long = "policy", value_name = "PATH")]
+    pub policy: Vec<PathBuf>,
+    /// The cluster this webhook serves.
+    #[arg(long, value_name = "NAME", default_value = scopegate_core::topology::DEFAULT_CLUSTER_NAME)]
+    pub cluster_name: String,
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
+    pub listen: std::net::SocketAddr,
+    /// Serving certificate (PEM); reloaded when it changes on disk.
+    #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["self_signed", "insecure_http"])]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM); reloaded when it changes on disk.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM): kube-apiserver presents one.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure_http")]
+    pub client_ca: Option<PathBuf>,
+    /// Generate a CA, a serving certificate for localhost and a client certificate into DIR
+    /// (kept if already there), and serve with them. For a local try.
+    #[arg(long, value_name = "DIR", conflicts_with = "insecure_http")]
+    pub self_signed: Option<PathBuf>,
+    /// Serve plain HTTP. For local development only: never in front of a real API server.
+    #[arg(long)]
+    pub insecure_http: bool,
+    /// At most this many requests are decided at once; more are refused with 503.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// Time a client has to send its request headers, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5)]
+    pub header_timeout: u64,
+    /// Time a client has to send its request body, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub body_timeout: u64,
+    /// Log one JSON line per decision.
+    #[arg(long)]
+    pub decision_log: bool,
+    /// With --decision-log, log one decision in N.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub decision_log_sample: u64,
+    /// Do not watch policy files; reload only on SIGHUP.
+    #[arg(long)]
+    pub no_watch: bool,
+}

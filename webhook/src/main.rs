@@ -1,0 +1,44 @@
+//! The `scopegate` binary: the authorization webhook and the tools around the engine.
+
+mod args;
+mod check;
+mod explain;
+mod policy_files;
+mod quick_request;
+mod serve;
+mod validate;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    init_logging(matches!(cli.command, args::Command::Serve(_)));
+    let result = match &cli.command {
+        args::Command::Check(a) => check::run(a),
+        args::Command::Explain(a) => explain::run(a),
+        args::Command::Validate(a) => validate::run(a),
+        args::Command::Serve(a) => serve::run(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Logs go to standard error, filtered by `RUST_LOG`: JSON lines for the server (default
+/// level info), plain text for the tools (default level warn).
+fn init_logging(server: bool) {
+    let default = if server { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if server {
+        builder.json().with_current_span(false).init();
+    } else {
+        builder.init();
+    }
+}

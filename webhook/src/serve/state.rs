@@ -1,0 +1,167 @@
+//! What the webhook serves from: the current policy snapshot (swapped atomically on
+//! reload), where it came from, the last reload error, metrics and the decision log.
+
+use super::decision_log::DecisionLog;
+use super::metrics::{Metrics, OutcomeLabel};
+use arc_swap::ArcSwapOption;
+use scopegate_core::load::{PolicyLoadError, load_policy, parse_str};
+use scopegate_core::{Policy, PolicyOptions};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+use tokio::sync::Semaphore;
+
+/// The demo policy (examples/policies), compiled into the binary for a first run.
+pub const EMBEDDED_DEMO_POLICY: &str = include_str!(concat!(env!("OUT_DIR"), "/demo-policy.yaml"));
+
+/// Where the policy is read from.
+#[derive(Clone, Debug)]
+pub enum PolicySource {
+    /// Manifest files and directories.
+    Files(Vec<PathBuf>),
+    /// The demo policy compiled into the binary.
+    EmbeddedDemo,
+}
+
+/// A policy being served, with where and when it was loaded.
+pub struct Served {
+    /// The snapshot.
+    pub policy: Arc<Policy>,
+    /// Counts up from 1 with each successful load.
+    pub generation: u64,
+    /// When it was loaded.
+    pub loaded_at: SystemTime,
+}
+
+/// The last reload that failed, while an older policy kept serving.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReloadFailure {
+    /// When it failed, as RFC 3339.
+    pub at: String,
+    /// Every problem, one per line, each naming file, line and field.
+    pub message: String,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    /// The policy being served; `None` until a first load succeeds.
+    pub current: ArcSwapOption<Served>,
+    /// The last failed reload, cleared by the next success.
+    pub last_reload_error: Mutex<Option<ReloadFailure>>,
+    /// Where the policy comes from.
+    pub source: PolicySource,
+    /// How the policy is built.
+    pub options: PolicyOptions,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// The decision log.
+    pub decision_log: DecisionLog,
+    /// Bounds the requests decided at once.
+    pub in_flight: Semaphore,
+    /// Time a client has to send its body.
+    pub body_timeout: std::time::Duration,
+    reload_lock: Mutex<()>,
+}
+
+impl AppState {
+    /// A state with no policy loaded yet.
+    pub fn new(
+        source: PolicySource,
+        options: PolicyOptions,
+        decision_log: DecisionLog,
+        max_in_flight: usize,
+        body_timeout: std::time::Duration,
+    ) -> Self {
+        AppState {
+            current: ArcSwapOption::empty(),
+            last_reload_error: Mutex::new(None),
+            source,
+            options,
+            metrics: Metrics::new(),
+            decision_log,
+            in_flight: Semaphore::new(max_in_flight.max(1)),
+            body_timeout,
+            reload_lock: Mutex::new(()),
+        }
+    }
+
+    /// Loads the policy from its source and, if it is valid, swaps it in: requests already
+    /// deciding finish on the old snapshot, new ones see the new one. If it is not valid the
+    /// old one keeps serving and the error is kept for `/readyz`.
+    pub fn reload(&self) -> Result<u64, String> {
+        // One reload at a time, so generations are handed out in the order policies load.
+        let _guard = self.reload_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match self.load() {
+            Ok(policy) => {
+                let generation = self.current.load().as_ref().map_or(0, |s| s.generation) + 1;
+                self.metrics.set_policy(generation, policy.object_counts());
+                self.current.store(Some(Arc::new(Served {
+                    policy: Arc::new(policy),
+                    generation,
+                    loaded_at: SystemTime::now(),
+                })));
+                *self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                self.metrics.reloads.get_or_create(&OutcomeLabel { outcome: "success" }).inc();
+                tracing::info!(generation, "policy loaded");
+                Ok(generation)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                self.metrics.reloads.get_or_create(&OutcomeLabel { outcome: "failure" }).inc();
+                tracing::error!(error = %message, "policy not loaded; the last good policy keeps serving");
+                *self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(ReloadFailure { at: rfc3339(SystemTime::now()), message: message.clone() });
+                Err(message)
+            }
+        }
+    }
+
+    fn load(&self) -> Result<Policy, PolicyLoadError> {
+        match &self.source {
+            PolicySource::Files(paths) => load_policy(paths, &self.options).map(|(policy, _)| policy),
+            PolicySource::EmbeddedDemo => {
+                let objects = parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?;
+                Ok(Policy::from_objects(&objects, &self.options)?)
+            }
+        }
+    }
+}
+
+/// A time as RFC 3339 in UTC, e.g. `2026-11-22T03:42:23Z`.
+pub fn rfc3339(time: SystemTime) -> String {
+    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = u32::try_from(doy - (153 * mp + 2) / 5 + 1).unwrap_or(1);
+    let month = u32::try_from(if mp < 10 { mp + 3 } else { mp - 9 }).unwrap_or(1);
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        // 2000-03-01T12:34:56Z: after a leap day in a century leap year.
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_914_096);
+        assert_eq!(rfc3339(t), "2000-03-01T12:34:56Z");
+    }
+}

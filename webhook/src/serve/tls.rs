@@ -1,0 +1,210 @@
+//! TLS for the webhook with rustls: a serving certificate reloaded when its files change,
+//! optional client-certificate verification (kube-apiserver presents one), and a
+//! self-signed CA plus certificates for a local try.
+
+use anyhow::{Context, bail};
+use arc_swap::ArcSwap;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How often the certificate files are checked for changes.
+const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Reads a certificate chain and its key from PEM files into a signing identity.
+pub fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKey> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .with_context(|| format!("{}: cannot read certificates", cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{}: not a PEM certificate chain", cert.display()))?;
+    if chain.is_empty() {
+        bail!("{}: no certificate in the file", cert.display());
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).with_context(|| format!("{}: not a PEM private key", key.display()))?;
+    let signing_key = rustls::crypto::ring::sign::any_supported_type(&key_der)
+        .with_context(|| format!("{}: unsupported private key", key.display()))?;
+    let certified = CertifiedKey::new(chain, signing_key);
+    certified
+        .keys_match()
+        .with_context(|| format!("{} and {} do not belong together", cert.display(), key.display()))?;
+    Ok(certified)
+}
+
+/// Serves the current certificate; a background task swaps in a new one when the files
+/// change and a bad new pair leaves the old one serving.
+#[derive(Debug)]
+pub struct ReloadingCert {
+    cert: PathBuf,
+    key: PathBuf,
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl ReloadingCert {
+    /// Loads the pair once; fails if it cannot be used.
+    pub fn new(cert: PathBuf, key: PathBuf) -> anyhow::Result<Arc<Self>> {
+        let current = ArcSwap::from_pointee(load_certified_key(&cert, &key)?);
+        Ok(Arc::new(ReloadingCert { cert, key, current }))
+    }
+
+    fn modified(&self) -> Option<(SystemTime, SystemTime)> {
+        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        Some((m(&self.cert)?, m(&self.key)?))
+    }
+
+    /// Watches the files until the runtime stops.
+    pub fn spawn_reloader(self: &Arc<Self>) {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut seen = this.modified();
+            loop {
+                tokio::time::sleep(CERT_POLL_INTERVAL).await;
+                let now = this.modified();
+                if now.is_none() || now == seen {
+                    continue;
+                }
+                match load_certified_key(&this.cert, &this.key) {
+                    Ok(key) => {
+                        this.current.store(Arc::new(key));
+                        seen = now;
+                        tracing::info!(cert = %this.cert.display(), "serving certificate reloaded");
+                    }
+                    // A half-written pair: keep the old one and try again next tick.
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "serving certificate not reloaded"),
+                }
+            }
+        });
+    }
+}
+
+impl ResolvesServerCert for ReloadingCert {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// The rustls configuration: the certificate resolver, and client verification when a CA
+/// is given (a client without a valid certificate is refused during the handshake).
+pub fn server_config(cert: Arc<ReloadingCert>, client_ca: Option<&Path>) -> anyhow::Result<ServerConfig> {
+    let provider = provider();
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .context("TLS protocol versions")?;
+    let mut config = match client_ca {
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("{}: cannot read", ca.display()))? {
+                let cert = cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
+                roots.add(cert).with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
+            }
+            if roots.is_empty() {
+                bail!("{}: no CA certificate in the file", ca.display());
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .context("client certificate verifier")?;
+            builder.with_client_cert_verifier(verifier).with_cert_resolver(cert)
+        }
+        None => builder.with_no_client_auth().with_cert_resolver(cert),
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The files `--self-signed DIR` writes and uses.
+#[derive(Debug, Clone)]
+pub struct SelfSigned {
+    /// The CA certificate clients should trust.
+    pub ca_cert: PathBuf,
+    /// The serving certificate, for localhost and 127.0.0.1.
+    pub server_cert: PathBuf,
+    /// Its key.
+    pub server_key: PathBuf,
+    /// A client certificate signed by the CA, for trying mTLS with curl.
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
+}
+
+impl SelfSigned {
+    /// The file names under `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        SelfSigned {
+            ca_cert: dir.join("ca.crt"),
+            server_cert: dir.join("server.crt"),
+            server_key: dir.join("server.key"),
+            client_cert: dir.join("client.crt"),
+            client_key: dir.join("client.key"),
+        }
+    }
+
+    /// Uses the files in `dir` if they are all there, otherwise generates them all.
+    pub fn ensure(dir: &Path) -> anyhow::Result<Self> {
+        let files = SelfSigned::in_dir(dir);
+        let all = [&files.ca_cert, &files.server_cert, &files.server_key, &files.client_cert, &files.client_key];
+        if all.iter().all(|p| p.is_file()) {
+            return Ok(files);
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        files.generate()?;
+        Ok(files)
+    }
+
+    fn generate(&self) -> anyhow::Result<()> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate()?;
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.distinguished_name.push(DnType::CommonName, "scopegate local CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        let ca_cert = ca_params.self_signed(&ca_key)?;
+        let ca_key_pem = ca_key.serialize_pem();
+        let issuer = Issuer::new(ca_params, ca_key);
+
+        let server_key = KeyPair::generate()?;
+        let mut server_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])?;
+        server_params.distinguished_name.push(DnType::CommonName, "scopegate");
+        server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server_params.signed_by(&server_key, &issuer)?;
+
+        let client_key = KeyPair::generate()?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        client_params.distinguished_name.push(DnType::CommonName, "scopegate-local-client");
+        client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let client_cert = client_params.signed_by(&client_key, &issuer)?;
+
+        write_private(&self.ca_cert, &ca_cert.pem(), false)?;
+        write_private(&self.ca_cert.with_extension("key"), &ca_key_pem, true)?;
+        write_private(&self.server_cert, &server_cert.pem(), false)?;
+        write_private(&self.server_key, &server_key.serialize_pem(), true)?;
+        write_private(&self.client_cert, &client_cert.pem(), false)?;
+        write_private(&self.client_key, &client_key.serialize_pem(), true)?;
+        Ok(())
+    }
+}
+
+/// Writes a file; keys are readable by their owner only.
+fn write_private(path: &Path, contents: &str, secret: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! `scopegate validate`: every problem in a set of policy files, or a one-line summary.
+
+use crate::args::ValidateArgs;
+use scopegate_core::load::load_paths;
+use scopegate_core::{Policy, Severity};
+use std::process::ExitCode;
+
+/// Runs `validate`: parse errors and semantic errors are all printed, warnings too; exits 1
+/// when there is any error.
+pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
+    let manifests = match load_paths(&args.policy.policy) {
+        Ok(manifests) => manifests,
+        Err(e) => {
+            for problem in &e.problems {
+                println!("{problem}");
+            }
+            println!("{} error(s)", e.problems.len());
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let policy = Policy::compile(&manifests.objects, &args.policy.options());
+    let errors = policy.diagnostics().iter().filter(|d| d.severity == Severity::Error).count();
+    for diagnostic in policy.diagnostics() {
+        println!("{diagnostic}");
+    }
+    if errors > 0 {
+        println!("{errors} error(s)");
+        return Ok(ExitCode::from(1));
+    }
+    let counts: Vec<String> = manifests
+        .objects
+        .counts()
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    let skipped: usize = manifests.skipped.values().sum();
+    let mut summary = format!(
+        "ok: {} objects in {} files ({})",
+        manifests.objects.len(),
+        manifests.files.len(),
+        if counts.is_empty() { "none".to_string() } else { counts.join(", ") }
+    );
+    let warnings = policy.diagnostics().len();
+    if warnings > 0 {
+        summary.push_str(&format!("; {warnings} warning(s)"));
+    }
+    if skipped > 0 {
+        summary.push_str(&format!("; {skipped} other object(s) skipped"));
+    }
+    println!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
