@@ -5,16 +5,24 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn collect(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?.filter_map(Result::ok).map(|e| e.path()).collect();
+    let mut entries: Vec<PathBuf> = fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
     entries.sort();
     for path in entries {
-        let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        let hidden = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if hidden {
             continue;
         }
         if path.is_dir() {
             collect(&path, files)?;
-        } else if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             files.push(path);
         }
     }
@@ -33,6 +41,7 @@ fn main() -> std::io::Result<()> {
         out.push_str(&fs::read_to_string(&file)?);
         out.push('\n');
     }
-    let target = PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?).join("demo-policy.yaml");
+    let target = PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?)
+        .join("demo-policy.yaml");
     fs::write(target, out)
 }

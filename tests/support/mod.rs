@@ -31,7 +31,8 @@ impl ScratchDir {
     pub fn new(name: &str) -> Self {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("scopegate-test-{name}-{}-{n}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("scopegate-test-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create scratch dir");
         ScratchDir(dir)
@@ -77,7 +78,11 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(rest) = line.strip_prefix("scopegate: listening on ") {
-                    let url = rest.split_whitespace().next().unwrap_or_default().to_string();
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
                     let _ = tx.send(url);
                 }
                 sink.lock().unwrap().push(line);
@@ -87,10 +92,17 @@ impl Server {
             Ok(url) => url,
             Err(_) => {
                 let _ = child.kill();
-                panic!("scopegate serve did not start; stderr:\n{}", lines.lock().unwrap().join("\n"));
+                panic!(
+                    "scopegate serve did not start; stderr:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
             }
         };
-        Server { child, base_url, stderr: lines }
+        Server {
+            child,
+            base_url,
+            stderr: lines,
+        }
     }
 
     /// The URL of an endpoint.
@@ -144,7 +156,14 @@ pub fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
 }
 
 /// A SubjectAccessReview body (v1) for a resource request.
-pub fn review_v1(user: &str, groups: &[&str], verb: &str, resource: &str, namespace: &str, name: &str) -> serde_json::Value {
+pub fn review_v1(
+    user: &str,
+    groups: &[&str],
+    verb: &str,
+    resource: &str,
+    namespace: &str,
+    name: &str,
+) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": "authorization.k8s.io/v1",
         "kind": "SubjectAccessReview",

@@ -26,6 +26,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Serve the authorization webhook kube-apiserver calls (SubjectAccessReview over HTTPS).
     Serve(Box<ServeArgs>),
+    /// Write the files that put the webhook into kube-apiserver's authorization chain: the
+    /// webhook kubeconfig, an AuthorizationConfiguration (Kubernetes 1.32+), and the older
+    /// --authorization-* flags (see docs/kubernetes.md).
+    ApiserverConfig(ApiserverConfigArgs),
 }
 
 /// Where the policy comes from and which cluster it is for.
@@ -152,4 +156,72 @@ pub struct ServeArgs {
     /// Do not watch policy files; reload only on SIGHUP.
     #[arg(long)]
     pub no_watch: bool,
+    /// L1: how many recent decisions to cache (0 turns the decision cache off).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub decision_cache_size: u64,
+    /// L1: how long a cached decision may be served, in seconds (a policy change clears the
+    /// cache whatever this is).
+    #[arg(long, value_name = "SECONDS", default_value_t = 300)]
+    pub decision_cache_ttl: u64,
+    /// L2: how many subjects' compiled permissions to keep, least recently used evicted
+    /// (0 turns the subject cache off).
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub subject_cache_size: u64,
+    /// Turn both cache tiers off: every request is decided on the policy snapshot.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Keep the last good policy in this file, and serve it at start-up when the policy
+    /// source cannot be loaded (`/readyz` then says `servingFrom: snapshot`). Keep it outside
+    /// the watched policy directories.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot_file: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// The cache tiers these flags ask for.
+    pub fn engine_config(&self) -> scopegate_core::EngineConfig {
+        if self.no_cache {
+            return scopegate_core::EngineConfig::uncached();
+        }
+        scopegate_core::EngineConfig {
+            decision_cache: (self.decision_cache_size > 0).then(|| {
+                (
+                    self.decision_cache_size,
+                    std::time::Duration::from_secs(self.decision_cache_ttl),
+                )
+            }),
+            subject_cache: (self.subject_cache_size > 0).then_some(self.subject_cache_size),
+        }
+    }
+}
+
+/// `scopegate apiserver-config`.
+#[derive(Debug, Args, Clone)]
+pub struct ApiserverConfigArgs {
+    /// The webhook's URL as kube-apiserver reaches it, e.g. https://scopegate.example:8443/authorize.
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The CA certificate (PEM) that signed the webhook's serving certificate (embedded).
+    #[arg(long, value_name = "FILE")]
+    pub ca: PathBuf,
+    /// The client certificate (PEM) kube-apiserver presents to the webhook, signed by the CA
+    /// given to `serve --client-ca` (embedded).
+    #[arg(long, value_name = "FILE")]
+    pub client_cert: PathBuf,
+    /// Its private key (PEM) (embedded: the kubeconfig is written readable by its owner only).
+    #[arg(long, value_name = "FILE")]
+    pub client_key: PathBuf,
+    /// Where to write the files; their absolute paths are written into the configuration, so
+    /// give the directory kube-apiserver will read them from.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub out_dir: PathBuf,
+    /// How long kube-apiserver waits for a decision (at most 30s).
+    #[arg(long, value_name = "DURATION", default_value = "3s")]
+    pub timeout: String,
+    /// How long kube-apiserver caches an allow: the longest a revoked binding still works.
+    #[arg(long, value_name = "DURATION", default_value = "5m")]
+    pub authorized_ttl: String,
+    /// How long kube-apiserver caches a no-opinion: the longest a new binding waits to work.
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    pub unauthorized_ttl: String,
 }

@@ -19,19 +19,35 @@ pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
     if args.request.is_given() {
         let request = args.request.to_request()?;
         let decision = policy.decide(&request);
-        let verdict = if decision.is_allowed() { "allowed" } else { "no opinion" };
+        let verdict = if decision.is_allowed() {
+            "allowed"
+        } else {
+            "no opinion"
+        };
         println!("{verdict}: {}", decision.reason());
-        return Ok(if decision.is_allowed() { ExitCode::SUCCESS } else { ExitCode::from(1) });
+        return Ok(if decision.is_allowed() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        });
     }
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let failures = answer_reviews(&policy, stdin.lock(), &mut stdout.lock())?;
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Answers one SubjectAccessReview per input line; returns how many lines were not reviews.
 /// Blank lines are skipped; an invalid line is reported on stderr and the rest still answered.
-pub fn answer_reviews(policy: &Policy, input: impl BufRead, output: &mut impl Write) -> anyhow::Result<usize> {
+pub fn answer_reviews(
+    policy: &Policy,
+    input: impl BufRead,
+    output: &mut impl Write,
+) -> anyhow::Result<usize> {
     let mut failures = 0;
     for (index, line) in input.lines().enumerate() {
         let number = index + 1;

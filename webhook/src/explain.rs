@@ -19,5 +19,9 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
     } else {
         print!("{explanation}");
     }
-    Ok(if explanation.allowed { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if explanation.allowed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

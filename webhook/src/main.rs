@@ -1,5 +1,6 @@
 //! The `scopegate` binary: the authorization webhook and the tools around the engine.
 
+mod apiserver_config;
 mod args;
 mod check;
 mod explain;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         args::Command::Explain(a) => explain::run(a),
         args::Command::Validate(a) => validate::run(a),
         args::Command::Serve(a) => serve::run(a),
+        args::Command::ApiserverConfig(a) => apiserver_config::run(a),
     };
     match result {
         Ok(code) => code,
@@ -35,7 +37,9 @@ fn init_logging(server: bool) {
     let default = if server { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if server {
         builder.json().with_current_span(false).init();
     } else {

@@ -7,13 +7,20 @@ use scopegate_core::{Policy, PolicyOptions, Severity};
 impl PolicyArgs {
     /// The options the policy is built with.
     pub fn options(&self) -> PolicyOptions {
-        PolicyOptions { cluster_name: self.cluster_name.clone() }
+        PolicyOptions {
+            cluster_name: self.cluster_name.clone(),
+        }
     }
 
     /// Loads and builds the policy, refusing it whole on any error.
     pub fn load(&self) -> Result<(Policy, Manifests), PolicyLoadError> {
         let loaded = load_policy(&self.policy, &self.options())?;
-        for warning in loaded.0.diagnostics().iter().filter(|d| d.severity == Severity::Warning) {
+        for warning in loaded
+            .0
+            .diagnostics()
+            .iter()
+            .filter(|d| d.severity == Severity::Warning)
+        {
             eprintln!("{warning}");
         }
         Ok(loaded)

@@ -7,7 +7,11 @@ use scopegate_core::{Request, ResourceAttributes};
 impl RequestArgs {
     /// Whether any request flag was given at all.
     pub fn is_given(&self) -> bool {
-        self.user.is_some() || !self.groups.is_empty() || self.verb.is_some() || self.resource.is_some() || self.path.is_some()
+        self.user.is_some()
+            || !self.groups.is_empty()
+            || self.verb.is_some()
+            || self.resource.is_some()
+            || self.path.is_some()
     }
 
     /// The request these flags describe, or what is missing.

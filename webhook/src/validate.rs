@@ -1,29 +1,34 @@
 //! `scopegate validate`: every problem in a set of policy files, or a one-line summary.
 
 use crate::args::ValidateArgs;
-use scopegate_core::load::load_paths;
+use scopegate_core::load::read_paths;
 use scopegate_core::{Policy, Severity};
 use std::process::ExitCode;
 
 /// Runs `validate`: parse errors and semantic errors are all printed, warnings too; exits 1
-/// when there is any error.
+/// when there is any error. Files with parse errors do not hide the semantic errors of the
+/// rest: what could be read is still checked.
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
-    let manifests = match load_paths(&args.policy.policy) {
-        Ok(manifests) => manifests,
-        Err(e) => {
-            for problem in &e.problems {
-                println!("{problem}");
-            }
-            println!("{} error(s)", e.problems.len());
-            return Ok(ExitCode::from(1));
-        }
-    };
+    let (manifests, problems) = read_paths(&args.policy.policy);
+    for problem in &problems {
+        println!("{problem}");
+    }
     let policy = Policy::compile(&manifests.objects, &args.policy.options());
-    let errors = policy.diagnostics().iter().filter(|d| d.severity == Severity::Error).count();
+    let semantic_errors = policy
+        .diagnostics()
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     for diagnostic in policy.diagnostics() {
         println!("{diagnostic}");
     }
+    let errors = problems.len() + semantic_errors;
     if errors > 0 {
+        if !problems.is_empty() && semantic_errors > 0 {
+            println!(
+                "note: some objects could not be read; errors about missing objects may come from them"
+            );
+        }
         println!("{errors} error(s)");
         return Ok(ExitCode::from(1));
     }
@@ -39,7 +44,11 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
         "ok: {} objects in {} files ({})",
         manifests.objects.len(),
         manifests.files.len(),
-        if counts.is_empty() { "none".to_string() } else { counts.join(", ") }
+        if counts.is_empty() {
+            "none".to_string()
+        } else {
+            counts.join(", ")
+        }
     );
     let warnings = policy.diagnostics().len();
     if warnings > 0 {

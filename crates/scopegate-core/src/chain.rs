@@ -92,6 +92,12 @@ impl ScopeStep<'_> {
     }
 }
 
+impl hashbrown::Equivalent<Scope> for ScopeStep<'_> {
+    fn equivalent(&self, key: &Scope) -> bool {
+        *self == ScopeStep::of(key)
+    }
+}
+
 /// The longest chain has five steps (Resource → Namespace → Workspace → Cluster → Platform).
 const MAX_STEPS: usize = 5;
 
@@ -178,12 +184,21 @@ impl<'a> ScopeChain<'a> {
     }
 
     /// The chain of a scope itself: the scope, then the scopes above it. Used for UI
-    /// permissions ("what may this user see on this workspace's page").
+    /// permissions ("what may this user see on this workspace's page"). Above a Cluster there
+    /// is only Platform, and above Platform nothing: the served cluster is added only under
+    /// the scopes that live inside it.
     pub fn for_scope(scope: &'a Scope, topology: &'a Topology) -> Self {
         let mut chain = ScopeChain::new();
         match scope {
-            Scope::Platform => {}
-            Scope::Cluster { name } => chain.push(ScopeStep::Cluster(name)),
+            Scope::Platform => {
+                chain.push(ScopeStep::Platform);
+                return chain;
+            }
+            Scope::Cluster { name } => {
+                chain.push(ScopeStep::Cluster(name));
+                chain.push(ScopeStep::Platform);
+                return chain;
+            }
             Scope::Workspace { name } => chain.push(ScopeStep::Workspace(name)),
             Scope::NodeGroup { name } => chain.push(ScopeStep::NodeGroup(name)),
             Scope::Namespace { name } => chain.push_namespace_steps(name, topology),
@@ -205,5 +220,389 @@ impl<'a> ScopeChain<'a> {
         chain.push(ScopeStep::Cluster(topology.cluster_name()));
         chain.push(ScopeStep::Platform);
         chain
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! One test per row of the model's chain table (section 3), plus the edges around them.
+
+    use super::*;
+    use crate::request::NonResourceAttributes;
+    use k8s_openapi::api::core::v1::{Namespace, Node};
+
+    fn labelled<T: serde::de::DeserializeOwned>(name: &str, label: Option<(&str, &str)>) -> T {
+        let mut labels = serde_json::Map::new();
+        if let Some((k, v)) = label {
+            labels.insert(k.into(), v.into());
+        }
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": labels}
+        }))
+        .unwrap()
+    }
+
+    /// Cluster `prod`; namespace `team-a` in workspace `ws-a`, namespace `loose` in none;
+    /// node `n1` in node group `gpu`, node `n2` in none.
+    fn topology() -> Topology {
+        let namespaces: Vec<Namespace> = vec![
+            labelled("team-a", Some((crate::model::WORKSPACE_LABEL, "ws-a"))),
+            labelled("loose", None),
+        ];
+        let nodes: Vec<Node> = vec![
+            labelled("n1", Some((crate::model::NODEGROUP_LABEL, "gpu"))),
+            labelled("n2", None),
+        ];
+        Topology::new("prod", &namespaces, &nodes)
+    }
+
+    fn resource(group: &str, resource: &str, name: &str, namespace: &str) -> Action {
+        Action::Resource(ResourceAttributes {
+            verb: "get".into(),
+            group: group.into(),
+            resource: resource.into(),
+            name: name.into(),
+            namespace: namespace.into(),
+            ..Default::default()
+        })
+    }
+
+    fn steps_of(action: &Action, topology: &Topology) -> Vec<Scope> {
+        ScopeChain::for_action(action, topology)
+            .steps()
+            .iter()
+            .map(ScopeStep::to_scope)
+            .collect()
+    }
+
+    fn res(namespace: &str, group: &str, resource: &str, name: &str) -> Scope {
+        Scope::Resource {
+            namespace: namespace.into(),
+            api_group: group.into(),
+            resource: resource.into(),
+            name: name.into(),
+        }
+    }
+    fn cluster(name: &str) -> Scope {
+        Scope::Cluster { name: name.into() }
+    }
+    fn workspace(name: &str) -> Scope {
+        Scope::Workspace { name: name.into() }
+    }
+    fn node_group(name: &str) -> Scope {
+        Scope::NodeGroup { name: name.into() }
+    }
+    fn namespace(name: &str) -> Scope {
+        Scope::Namespace { name: name.into() }
+    }
+    fn node(name: &str) -> Scope {
+        Scope::Node { name: name.into() }
+    }
+
+    #[test]
+    fn named_namespaced_request_walks_resource_namespace_workspace_cluster_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "pods", "web", "team-a"), &t),
+            vec![
+                res("team-a", "", "pods", "web"),
+                namespace("team-a"),
+                workspace("ws-a"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn namespaced_request_without_a_name_has_no_resource_step() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("apps", "deployments", "", "team-a"), &t),
+            vec![
+                namespace("team-a"),
+                workspace("ws-a"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn namespace_without_a_workspace_label_has_no_workspace_step() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "pods", "web", "loose"), &t),
+            vec![
+                res("loose", "", "pods", "web"),
+                namespace("loose"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn namespace_unknown_to_the_topology_has_no_workspace_step() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "pods", "", "elsewhere"), &t),
+            vec![namespace("elsewhere"), cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn workspace_label_with_an_empty_value_puts_the_namespace_in_no_workspace() {
+        let namespaces: Vec<Namespace> =
+            vec![labelled("blank", Some((crate::model::WORKSPACE_LABEL, "")))];
+        let t = Topology::new("prod", &namespaces, &[]);
+        assert_eq!(
+            steps_of(&resource("", "pods", "", "blank"), &t),
+            vec![namespace("blank"), cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn subresource_request_keeps_the_parent_objects_resource_step() {
+        let t = topology();
+        let action = Action::Resource(ResourceAttributes {
+            verb: "get".into(),
+            resource: "pods".into(),
+            subresource: "log".into(),
+            name: "web".into(),
+            namespace: "team-a".into(),
+            ..Default::default()
+        });
+        assert_eq!(
+            steps_of(&action, &t)[0],
+            res("team-a", "", "pods", "web"),
+            "a Resource scope covers the object and its subresources"
+        );
+    }
+
+    #[test]
+    fn named_node_walks_resource_node_node_group_cluster_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "nodes", "n1", ""), &t),
+            vec![
+                res("", "", "nodes", "n1"),
+                node("n1"),
+                node_group("gpu"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn node_without_a_node_group_label_has_no_node_group_step() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "nodes", "n2", ""), &t),
+            vec![
+                res("", "", "nodes", "n2"),
+                node("n2"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn nodes_without_a_name_walk_only_cluster_and_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "nodes", "", ""), &t),
+            vec![cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn nodes_in_a_non_core_group_are_not_nodes() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("metrics.k8s.io", "nodes", "n1", ""), &t),
+            vec![
+                res("", "metrics.k8s.io", "nodes", "n1"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn named_workspace_walks_that_workspace_cluster_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource(SCOPE_GROUP, "workspaces", "ws-b", ""), &t),
+            vec![workspace("ws-b"), cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn named_node_group_walks_that_node_group_cluster_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource(SCOPE_GROUP, "nodegroups", "gpu", ""), &t),
+            vec![node_group("gpu"), cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn named_other_cluster_walks_that_cluster_then_the_served_cluster_then_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource(SCOPE_GROUP, "clusters", "staging", ""), &t),
+            vec![cluster("staging"), cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn named_served_cluster_appears_once() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource(SCOPE_GROUP, "clusters", "prod", ""), &t),
+            vec![cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn scope_kinds_in_another_group_are_ordinary_cluster_scoped_resources() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("example.com", "workspaces", "ws-a", ""), &t),
+            vec![
+                res("", "example.com", "workspaces", "ws-a"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn unnamed_scope_kinds_walk_only_cluster_and_platform() {
+        let t = topology();
+        for kind in ["workspaces", "nodegroups", "clusters"] {
+            assert_eq!(
+                steps_of(&resource(SCOPE_GROUP, kind, "", ""), &t),
+                vec![cluster("prod"), Scope::Platform],
+                "{kind}"
+            );
+        }
+    }
+
+    #[test]
+    fn named_cluster_scoped_resource_walks_resource_cluster_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(
+                &resource("rbac.authorization.k8s.io", "clusterroles", "admin", ""),
+                &t
+            ),
+            vec![
+                res("", "rbac.authorization.k8s.io", "clusterroles", "admin"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn unnamed_cluster_scoped_or_all_namespaces_request_walks_cluster_platform() {
+        let t = topology();
+        assert_eq!(
+            steps_of(&resource("", "persistentvolumes", "", ""), &t),
+            vec![cluster("prod"), Scope::Platform]
+        );
+        // list pods across all namespaces: no namespace, so no Namespace or Workspace step.
+        assert_eq!(
+            steps_of(&resource("", "pods", "", ""), &t),
+            vec![cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn non_resource_url_walks_cluster_platform() {
+        let t = topology();
+        let action = Action::NonResource(NonResourceAttributes {
+            verb: "get".into(),
+            path: "/metrics".into(),
+        });
+        assert_eq!(
+            steps_of(&action, &t),
+            vec![cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn scope_chain_of_a_namespace_includes_its_workspace() {
+        let t = topology();
+        let scope = namespace("team-a");
+        let chain: Vec<Scope> = ScopeChain::for_scope(&scope, &t)
+            .steps()
+            .iter()
+            .map(ScopeStep::to_scope)
+            .collect();
+        assert_eq!(
+            chain,
+            vec![
+                namespace("team-a"),
+                workspace("ws-a"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn scope_chain_of_a_workspace_does_not_descend_to_its_namespaces() {
+        let t = topology();
+        let scope = workspace("ws-a");
+        let chain: Vec<Scope> = ScopeChain::for_scope(&scope, &t)
+            .steps()
+            .iter()
+            .map(ScopeStep::to_scope)
+            .collect();
+        assert_eq!(
+            chain,
+            vec![workspace("ws-a"), cluster("prod"), Scope::Platform]
+        );
+    }
+
+    #[test]
+    fn scope_chain_of_a_node_resource_includes_node_and_node_group() {
+        let t = topology();
+        let scope = res("", "", "nodes", "n1");
+        let chain: Vec<Scope> = ScopeChain::for_scope(&scope, &t)
+            .steps()
+            .iter()
+            .map(ScopeStep::to_scope)
+            .collect();
+        assert_eq!(
+            chain,
+            vec![
+                res("", "", "nodes", "n1"),
+                node("n1"),
+                node_group("gpu"),
+                cluster("prod"),
+                Scope::Platform
+            ]
+        );
+    }
+
+    #[test]
+    fn step_and_scope_convert_both_ways() {
+        for scope in [
+            Scope::Platform,
+            cluster("c"),
+            workspace("w"),
+            node_group("g"),
+            namespace("n"),
+            node("x"),
+            res("ns", "apps", "deployments", "d"),
+        ] {
+            assert_eq!(ScopeStep::of(&scope).to_scope(), scope);
+        }
     }
 }

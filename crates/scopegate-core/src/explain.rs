@@ -22,6 +22,9 @@ pub struct Explanation {
     pub reason: String,
     /// The scope chain, most specific first, with what was considered at each step.
     pub chain: Vec<ScopeVisit>,
+    /// Which cache tier answered, when the explanation came through an [`crate::Engine`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<crate::engine::Tier>,
 }
 
 /// One step of the chain.
@@ -87,6 +90,9 @@ impl fmt::Display for Explanation {
             }
         )?;
         writeln!(f, "reason: {}", self.reason)?;
+        if let Some(tier) = self.tier {
+            writeln!(f, "answered by: {}", tier.as_str())?;
+        }
         writeln!(f, "scope chain (most specific first):")?;
         for (i, visit) in self.chain.iter().enumerate() {
             let mark = if visit.decided_here {
@@ -148,7 +154,15 @@ pub fn describe_rule(rule: &PolicyRule) -> String {
     let list = |v: &Option<Vec<String>>| v.as_deref().unwrap_or_default().join(",");
     let mut parts = vec![format!("verbs=[{}]", rule.verbs.join(","))];
     if rule.api_groups.is_some() {
-        parts.push(format!("apiGroups=[{}]", list(&rule.api_groups)));
+        // The core group is the empty string; show it as `""` so that `[""]` (the core
+        // group) does not read as `[]` (no group, a rule that matches nothing).
+        let groups: Vec<&str> = rule
+            .api_groups
+            .iter()
+            .flatten()
+            .map(|g| if g.is_empty() { "\"\"" } else { g.as_str() })
+            .collect();
+        parts.push(format!("apiGroups=[{}]", groups.join(",")));
     }
     if rule.resources.is_some() {
         parts.push(format!("resources=[{}]", list(&rule.resources)));

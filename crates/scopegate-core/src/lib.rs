@@ -31,6 +31,7 @@
 pub mod chain;
 pub mod decision;
 pub mod diagnostics;
+pub mod engine;
 pub mod explain;
 pub mod load;
 pub mod model;
@@ -43,6 +44,7 @@ pub mod topology;
 
 pub use decision::{Allowed, Decision};
 pub use diagnostics::{Diagnostic, Severity};
+pub use engine::{Answer, Engine, EngineConfig, Tier};
 pub use explain::Explanation;
 pub use objects::{ObjectKind, ObjectRef, PolicyObjects, Source};
 pub use policy::{InvalidPolicy, Policy, PolicyOptions};

@@ -92,6 +92,19 @@ pub struct Manifests {
 /// `*.yaml`, `*.yml` and `*.json`; names starting with `.` are skipped, as Kubernetes'
 /// ConfigMap volumes keep their bookkeeping there).
 pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, LoadError> {
+    let (manifests, problems) = read_paths(paths);
+    if problems.is_empty() {
+        Ok(manifests)
+    } else {
+        Err(LoadError { problems })
+    }
+}
+
+/// Reads every manifest under `paths` like [`load_paths`], but keeps going past problems:
+/// returns every object that could be read together with every problem found. For tools
+/// that report all errors at once (`scopegate validate`); a policy must never be built from
+/// a read with problems.
+pub fn read_paths<P: AsRef<Path>>(paths: &[P]) -> (Manifests, Vec<LoadProblem>) {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
@@ -100,15 +113,14 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, LoadError> {
     let mut manifests = Manifests::default();
     for file in files {
         match std::fs::read_to_string(&file) {
-            Ok(text) => match parse_documents(&text, &file) {
-                Ok(parsed) => {
-                    manifests.objects.extend(parsed.objects);
-                    for (kind, n) in parsed.skipped {
-                        *manifests.skipped.entry(kind).or_default() += n;
-                    }
+            Ok(text) => {
+                let (parsed, file_problems) = parse_documents(&text, &file);
+                manifests.objects.extend(parsed.objects);
+                for (kind, n) in parsed.skipped {
+                    *manifests.skipped.entry(kind).or_default() += n;
                 }
-                Err(e) => problems.extend(e.problems),
-            },
+                problems.extend(file_problems);
+            }
             Err(e) => problems.push(file_problem(&file, format!("cannot read: {e}"))),
         }
         manifests.files.push(file);
@@ -116,11 +128,7 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, LoadError> {
     for (kind, n) in &manifests.skipped {
         tracing::warn!(kind = %kind, documents = n, "skipping objects that are not Scopegate policy");
     }
-    if problems.is_empty() {
-        Ok(manifests)
-    } else {
-        Err(LoadError { problems })
-    }
+    (manifests, problems)
 }
 
 /// Loads files and builds a policy from them, refusing it if anything is wrong.
@@ -135,7 +143,12 @@ pub fn load_policy<P: AsRef<Path>>(
 
 /// Parses manifests held in memory; `file_name` is used in error messages.
 pub fn parse_str(text: &str, file_name: impl AsRef<Path>) -> Result<PolicyObjects, LoadError> {
-    parse_documents(text, file_name.as_ref()).map(|m| m.objects)
+    let (parsed, problems) = parse_documents(text, file_name.as_ref());
+    if problems.is_empty() {
+        Ok(parsed.objects)
+    } else {
+        Err(LoadError { problems })
+    }
 }
 
 fn file_problem(file: &Path, message: String) -> LoadProblem {
@@ -245,7 +258,8 @@ impl DocumentContext<'_> {
     }
 }
 
-fn parse_documents(text: &str, file: &Path) -> Result<Parsed, LoadError> {
+/// Parses a file's documents: what could be read, and every problem found.
+fn parse_documents(text: &str, file: &Path) -> (Parsed, Vec<LoadProblem>) {
     let starts = document_start_lines(text);
     let mut parsed = Parsed {
         objects: PolicyObjects::default(),
@@ -270,23 +284,23 @@ fn parse_documents(text: &str, file: &Path) -> Result<Parsed, LoadError> {
         if value.is_null() {
             continue; // an empty document, e.g. after a trailing `---`
         }
-        if let Err(problem) = add_object(value, &context, None, &mut parsed) {
+        if let Err(problem) = add_object(value, &context, None, &mut parsed, &mut problems) {
             problems.push(problem);
         }
     }
-    if problems.is_empty() {
-        Ok(parsed)
-    } else {
-        Err(LoadError { problems })
-    }
+    (parsed, problems)
 }
 
-/// Reads one object (or a List of them) into `parsed`.
+/// Reads one object (or a List of them) into `parsed`. A List's bad items each add their
+/// problem to `problems`, so that every one is reported, not only the first.
+// A problem is built at most once per bad document, off every hot path: not worth boxing.
+#[allow(clippy::result_large_err)]
 fn add_object(
     value: serde_yaml::Value,
     context: &DocumentContext<'_>,
     item: Option<usize>,
     parsed: &mut Parsed,
+    problems: &mut Vec<LoadProblem>,
 ) -> Result<(), LoadProblem> {
     let prefix = item.map(|i| format!("items[{i}].")).unwrap_or_default();
     let field = |name: &str| {
@@ -349,13 +363,12 @@ fn add_object(
                 ));
             }
         };
-        let mut first_error = None;
         for (i, entry) in items.into_iter().enumerate() {
-            if let Err(e) = add_object(entry, context, Some(i), parsed) {
-                first_error.get_or_insert(e);
+            if let Err(e) = add_object(entry, context, Some(i), parsed, problems) {
+                problems.push(e);
             }
         }
-        return first_error.map_or(Ok(()), Err);
+        return Ok(());
     }
     let Some(object_kind) = ObjectKind::ALL.iter().copied().find(|k| k.as_str() == kind) else {
         *parsed

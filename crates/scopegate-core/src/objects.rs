@@ -260,4 +260,48 @@ impl PolicyObjects {
         self.nodes.extend(other.nodes);
         self.sources.extend(other.sources);
     }
+
+    /// Every object as one `kind: List` document (what [`crate::load`] reads back), for
+    /// keeping a last-known-good copy of a policy on disk.
+    pub fn to_list(&self) -> Result<serde_json::Value, serde_json::Error> {
+        let mut items = Vec::with_capacity(self.len());
+        let mut push = |value: serde_json::Value| items.push(value);
+        self.role_templates
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.iam_roles
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.iam_role_bindings
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.clusters
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.workspaces
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.node_groups
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.roles
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.cluster_roles
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.role_bindings
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.cluster_role_bindings
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.namespaces
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        self.nodes
+            .iter()
+            .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
+        Ok(serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items }))
+    }
 }

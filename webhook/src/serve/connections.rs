@@ -1,6 +1,8 @@
 //! The connection loop: accept TCP, finish the TLS handshake within a deadline, serve
-//! HTTP/1.1 with keep-alive and a header deadline, and drain connections on shutdown.
+//! HTTP/1.1 with keep-alive and a header deadline, close each connection without resetting
+//! it under the client's last answer (see `linger`), and drain connections on shutdown.
 
+use super::linger::LingeringClose;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
@@ -41,30 +43,53 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
         let mut http = hyper::server::conn::http1::Builder::new();
-        http.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
+        http.timer(TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .keep_alive(true);
         let watcher = graceful.watcher();
         let tls = tls.clone();
         tokio::spawn(async move {
             let result = match tls {
-                Some(acceptor) => match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(tls_stream)) => watcher.watch(http.serve_connection(TokioIo::new(tls_stream), service)).await,
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls_stream)) => {
+                            watcher
+                                .watch(http.serve_connection(
+                                    TokioIo::new(LingeringClose::new(tls_stream)),
+                                    service,
+                                ))
+                                .await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
                     }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                },
-                None => watcher.watch(http.serve_connection(TokioIo::new(stream), service)).await,
+                }
+                None => {
+                    watcher
+                        .watch(
+                            http.serve_connection(
+                                TokioIo::new(LingeringClose::new(stream)),
+                                service,
+                            ),
+                        )
+                        .await
+                }
             };
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });
     }
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("connections still open after the drain timeout; closing them");
     }
 }

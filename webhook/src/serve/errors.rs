@@ -21,7 +21,11 @@ pub struct ApiError {
 impl ApiError {
     /// 400: the body is not a SubjectAccessReview Scopegate can decide.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ApiError { status: StatusCode::BAD_REQUEST, error: "InvalidRequest", message: message.into() }
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "InvalidRequest",
+            message: message.into(),
+        }
     }
 
     /// 413: the body is larger than allowed.
@@ -44,7 +48,11 @@ impl ApiError {
 
     /// 408: the client did not send its body in time.
     pub fn body_timeout() -> Self {
-        ApiError { status: StatusCode::REQUEST_TIMEOUT, error: "RequestTimeout", message: "the body was not received in time".into() }
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            error: "RequestTimeout",
+            message: "the body was not received in time".into(),
+        }
     }
 
     /// 503: too many requests in flight; the client should retry (kube-apiserver will fall
@@ -59,12 +67,20 @@ impl ApiError {
 
     /// 404: no such endpoint.
     pub fn not_found(path: &str) -> Self {
-        ApiError { status: StatusCode::NOT_FOUND, error: "NotFound", message: format!("no endpoint at {path}") }
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            error: "NotFound",
+            message: format!("no endpoint at {path}"),
+        }
     }
 
     /// 405: the endpoint exists but not for this method.
     pub fn method_not_allowed() -> Self {
-        ApiError { status: StatusCode::METHOD_NOT_ALLOWED, error: "MethodNotAllowed", message: "method not allowed on this endpoint".into() }
+        ApiError {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            error: "MethodNotAllowed",
+            message: "method not allowed on this endpoint".into(),
+        }
     }
 }
 

@@ -7,24 +7,27 @@
 mod connections;
 mod decision_log;
 mod errors;
+mod linger;
 mod metrics;
 mod reload;
 mod routes;
 mod state;
-mod tls;
+pub(crate) mod tls;
 
 use crate::args::ServeArgs;
 use anyhow::{Context, bail};
 use decision_log::DecisionLog;
 use scopegate_core::PolicyOptions;
-use state::{AppState, PolicySource};
+use state::{AppState, PolicySource, StateConfig};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs the webhook until SIGTERM or Ctrl-C.
 pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(serve(args))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -36,19 +39,28 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     } else {
         PolicySource::Files(args.policy.clone())
     };
-    let state = Arc::new(AppState::new(
-        source.clone(),
-        PolicyOptions { cluster_name: args.cluster_name.clone() },
-        DecisionLog::new(args.decision_log, args.decision_log_sample),
-        args.max_in_flight,
-        Duration::from_secs(args.body_timeout),
-    ));
-    // A bad policy at start-up is not fatal: the webhook serves (no opinion, not ready)
-    // until the files are fixed, so a rollout never turns into a crash loop.
-    let _ = state.reload();
+    let state = Arc::new(AppState::new(StateConfig {
+        source: source.clone(),
+        options: PolicyOptions {
+            cluster_name: args.cluster_name.clone(),
+        },
+        engine: args.engine_config(),
+        snapshot_file: args.snapshot_file.clone(),
+        decision_log: DecisionLog::new(args.decision_log, args.decision_log_sample),
+        max_in_flight: args.max_in_flight,
+        body_timeout: Duration::from_secs(args.body_timeout),
+    }));
+    // A bad policy at start-up is not fatal: the webhook serves the last-known-good snapshot
+    // if it has one, or nothing (no opinion, not ready) until the files are fixed, so a
+    // rollout never turns into a crash loop.
+    if state.reload().is_err() {
+        state.serve_snapshot_if_nothing_loaded();
+    }
 
     let _watcher = match &source {
-        PolicySource::Files(paths) if !args.no_watch => Some(reload::watch_files(state.clone(), paths.clone())?),
+        PolicySource::Files(paths) if !args.no_watch => {
+            Some(reload::watch_files(state.clone(), paths.clone())?)
+        }
         _ => None,
     };
     reload::reload_on_sighup(state.clone())?;
@@ -60,18 +72,31 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     tracing::info!(address = %local, "scopegate webhook listening");
-    eprintln!("scopegate: listening on {scheme}://{local} (POST /authorize, /explain; GET /healthz, /readyz, /metrics)");
+    eprintln!(
+        "scopegate: listening on {scheme}://{local} (POST /authorize, /explain; GET /healthz, /readyz, /metrics)"
+    );
 
     let app = routes::router(state);
-    connections::serve(listener, tls, app, Duration::from_secs(args.header_timeout), shutdown_signal()).await;
+    connections::serve(
+        listener,
+        tls,
+        app,
+        Duration::from_secs(args.header_timeout),
+        shutdown_signal(),
+    )
+    .await;
     tracing::info!("scopegate webhook stopped");
     Ok(())
 }
 
 fn tls_acceptor(args: &ServeArgs) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
     if args.insecure_http {
-        tracing::warn!("serving plain HTTP (--insecure-http): for local development only, never for a real API server");
-        eprintln!("scopegate: WARNING: --insecure-http serves decisions without TLS; use it only for local development");
+        tracing::warn!(
+            "serving plain HTTP (--insecure-http): for local development only, never for a real API server"
+        );
+        eprintln!(
+            "scopegate: WARNING: --insecure-http serves decisions without TLS; use it only for local development"
+        );
         return Ok(None);
     }
     let (cert, key) = match (&args.tls_cert, &args.tls_key, &args.self_signed) {
@@ -87,7 +112,9 @@ fn tls_acceptor(args: &ServeArgs) -> anyhow::Result<Option<tokio_rustls::TlsAcce
             );
             (files.server_cert, files.server_key)
         }
-        _ => bail!("give --tls-cert and --tls-key, or --self-signed DIR, or --insecure-http for local development"),
+        _ => bail!(
+            "give --tls-cert and --tls-key, or --self-signed DIR, or --insecure-http for local development"
+        ),
     };
     let resolver = tls::ReloadingCert::new(cert, key)?;
     resolver.spawn_reloader();

@@ -19,16 +19,25 @@ async fn reload_now(state: &Arc<AppState>) {
 }
 
 /// Watches the policy paths; the returned watcher must be kept alive.
-pub fn watch_files(state: Arc<AppState>, paths: Vec<PathBuf>) -> anyhow::Result<notify::RecommendedWatcher> {
+pub fn watch_files(
+    state: Arc<AppState>,
+    paths: Vec<PathBuf>,
+) -> anyhow::Result<notify::RecommendedWatcher> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let watched: Vec<PathBuf> = paths.iter().map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())).collect();
+    let watched: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
     let filter = watched.clone();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         let Ok(event) = event else { return };
         if matches!(event.kind, EventKind::Access(_)) {
             return;
         }
-        let relevant = event.paths.iter().any(|changed| filter.iter().any(|p| changed.starts_with(p)));
+        let relevant = event
+            .paths
+            .iter()
+            .any(|changed| filter.iter().any(|p| changed.starts_with(p)));
         if relevant {
             let _ = tx.send(());
         }
@@ -38,7 +47,10 @@ pub fn watch_files(state: Arc<AppState>, paths: Vec<PathBuf>) -> anyhow::Result<
             watcher.watch(path, RecursiveMode::Recursive)?;
         } else {
             // Editors and ConfigMap updates replace files by renaming: watch the directory.
-            let parent = path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+            let parent = path
+                .parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from("."));
             watcher.watch(&parent, RecursiveMode::NonRecursive)?;
         }
     }

@@ -6,12 +6,12 @@ use super::errors::ApiError;
 use super::metrics::{RejectionLabel, ResultLabel};
 use super::state::{AppState, rfc3339};
 use axum::Json;
+use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use http_body_util::BodyExt;
 use scopegate_core::sar::{self, Review, ReviewStatus};
 use serde_json::json;
@@ -43,9 +43,22 @@ async fn method_not_allowed() -> ApiError {
 
 /// Reads a review from the request: JSON content type, at most MAX_BODY_BYTES, within the
 /// body timeout, and a valid SubjectAccessReview.
-async fn read_review(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Review, ApiError> {
-    let rejected = |reason: &'static str| state.metrics.rejected.get_or_create(&RejectionLabel { reason }).inc();
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+async fn read_review(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Review, ApiError> {
+    let rejected = |reason: &'static str| {
+        state
+            .metrics
+            .rejected
+            .get_or_create(&RejectionLabel { reason })
+            .inc()
+    };
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let media_type = content_type.split(';').next().unwrap_or("").trim();
     if !media_type.eq_ignore_ascii_case("application/json") {
         rejected("unsupported_media_type");
@@ -71,7 +84,9 @@ async fn read_review(state: &AppState, headers: &HeaderMap, body: Body) -> Resul
         }
         Ok(Err(e)) => {
             rejected("bad_body");
-            return Err(ApiError::bad_request(format!("the body could not be read: {e}")));
+            return Err(ApiError::bad_request(format!(
+                "the body could not be read: {e}"
+            )));
         }
         Ok(Ok(collected)) => collected.to_bytes(),
     };
@@ -92,10 +107,19 @@ impl<'a> InFlight<'a> {
         match state.in_flight.try_acquire() {
             Ok(permit) => {
                 state.metrics.in_flight.inc();
-                Ok(InFlight { state, _permit: permit })
+                Ok(InFlight {
+                    state,
+                    _permit: permit,
+                })
             }
             Err(_) => {
-                state.metrics.rejected.get_or_create(&RejectionLabel { reason: "overloaded" }).inc();
+                state
+                    .metrics
+                    .rejected
+                    .get_or_create(&RejectionLabel {
+                        reason: "overloaded",
+                    })
+                    .inc();
                 Err(ApiError::overloaded())
             }
         }
@@ -108,40 +132,62 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn authorize(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn authorize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let _in_flight = InFlight::enter(&state)?;
     let review = read_review(&state, &headers, body).await?;
     let started = Instant::now();
-    let served = state.current.load_full();
-    let status = match &served {
-        Some(served) => {
-            let decision = served.policy.decide(&review.request);
+    let status = match state.engine.decide(&review.request) {
+        Ok(answer) => {
             let latency = started.elapsed();
-            let result = if decision.is_allowed() { "allowed" } else { "no_opinion" };
-            state.metrics.decisions.get_or_create(&ResultLabel { result }).inc();
-            state.metrics.decision_seconds.observe(latency.as_secs_f64());
-            state.decision_log.record(&review.request, &decision, served.generation, latency);
-            ReviewStatus::from_decision(&decision)
+            let result = if answer.decision.is_allowed() {
+                "allowed"
+            } else {
+                "no_opinion"
+            };
+            let label = ResultLabel {
+                result,
+                tier: answer.tier.as_str(),
+            };
+            state.metrics.decisions.get_or_create(&label).inc();
+            state
+                .metrics
+                .decision_seconds
+                .observe(latency.as_secs_f64());
+            state.decision_log.record(&review.request, &answer, latency);
+            ReviewStatus::from_decision(&answer.decision)
         }
-        None => {
-            state.metrics.decisions.get_or_create(&ResultLabel { result: "error" }).inc();
-            ReviewStatus::from_error("no policy is loaded yet")
+        Err(not_loaded) => {
+            let label = ResultLabel {
+                result: "error",
+                tier: "none",
+            };
+            state.metrics.decisions.get_or_create(&label).inc();
+            ReviewStatus::from_error(not_loaded.to_string())
         }
     };
     Ok(Json(review.answer(&status)).into_response())
 }
 
-async fn explain(State(state): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn explain(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let _in_flight = InFlight::enter(&state)?;
     let review = read_review(&state, &headers, body).await?;
-    match state.current.load_full() {
-        Some(served) => {
-            let explanation = served.policy.explain(&review.request);
-            Ok(Json(json!({ "generation": served.generation, "explanation": explanation })).into_response())
-        }
-        None => Ok((
+    match state.engine.explain(&review.request) {
+        Ok((explanation, answer)) => Ok(Json(json!({
+            "generation": answer.generation,
+            "explanation": explanation,
+        }))
+        .into_response()),
+        Err(not_loaded) => Ok((
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "error": "NotReady", "message": "no policy is loaded yet" })),
+            Json(json!({ "error": "NotReady", "message": not_loaded.to_string() })),
         )
             .into_response()),
     }
@@ -152,30 +198,45 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let last_error = state.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    match state.current.load_full() {
-        Some(served) => (
-            StatusCode::OK,
-            Json(json!({
-                "ready": true,
-                "generation": served.generation,
-                "loadedAt": rfc3339(served.loaded_at),
-                "objects": served.policy.object_counts().iter().map(|(k, n)| (k.to_string(), n)).collect::<std::collections::BTreeMap<_, _>>(),
-                "lastReloadError": last_error,
-            })),
-        )
-            .into_response(),
-        None => (
+    let last_error = state
+        .last_reload_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let (Some(loaded), Some(snapshot)) = (state.loaded.load_full(), state.engine.snapshot()) else {
+        return (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({ "ready": false, "lastReloadError": last_error })),
         )
-            .into_response(),
-    }
+            .into_response();
+    };
+    let objects: std::collections::BTreeMap<String, usize> = snapshot
+        .policy
+        .object_counts()
+        .iter()
+        .map(|(k, n)| (k.to_string(), *n))
+        .collect();
+    (
+        StatusCode::OK,
+        Json(json!({
+            "ready": true,
+            "generation": snapshot.generation,
+            "loadedAt": rfc3339(loaded.loaded_at),
+            "servingFrom": loaded.from,
+            "objects": objects,
+            "cache": state.engine.cache_stats(),
+            "lastReloadError": last_error,
+        })),
+    )
+        .into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()

@@ -5,9 +5,9 @@ use super::decision_log::DecisionLog;
 use super::metrics::{Metrics, OutcomeLabel};
 use arc_swap::ArcSwapOption;
 use scopegate_core::load::{PolicyLoadError, load_policy, parse_str};
-use scopegate_core::{Policy, PolicyOptions};
+use scopegate_core::{Engine, EngineConfig, Policy, PolicyObjects, PolicyOptions};
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 use tokio::sync::Semaphore;
@@ -24,14 +24,25 @@ pub enum PolicySource {
     EmbeddedDemo,
 }
 
-/// A policy being served, with where and when it was loaded.
-pub struct Served {
-    /// The snapshot.
-    pub policy: Arc<Policy>,
-    /// Counts up from 1 with each successful load.
-    pub generation: u64,
+/// Where the policy being served was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ServedFrom {
+    /// The policy files.
+    Files,
+    /// The demo compiled into the binary.
+    Embedded,
+    /// The last-known-good snapshot on disk, because the source could not be loaded.
+    Snapshot,
+}
+
+/// When and from where the policy being served was loaded.
+#[derive(Clone, Debug)]
+pub struct LoadInfo {
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// Where it was read from.
+    pub from: ServedFrom,
 }
 
 /// The last reload that failed, while an older policy kept serving.
@@ -46,14 +57,18 @@ pub struct ReloadFailure {
 
 /// Everything the handlers share.
 pub struct AppState {
-    /// The policy being served; `None` until a first load succeeds.
-    pub current: ArcSwapOption<Served>,
+    /// The tiered engine deciding on the current policy.
+    pub engine: Arc<Engine>,
+    /// When and from where the current policy was loaded; `None` until a load succeeds.
+    pub loaded: ArcSwapOption<LoadInfo>,
     /// The last failed reload, cleared by the next success.
     pub last_reload_error: Mutex<Option<ReloadFailure>>,
     /// Where the policy comes from.
     pub source: PolicySource,
     /// How the policy is built.
     pub options: PolicyOptions,
+    /// Where the last good policy is kept on disk, if anywhere.
+    pub snapshot_file: Option<PathBuf>,
     /// Metrics.
     pub metrics: Metrics,
     /// The decision log.
@@ -65,77 +80,171 @@ pub struct AppState {
     reload_lock: Mutex<()>,
 }
 
+/// How the webhook's state is set up.
+pub struct StateConfig {
+    /// Where the policy comes from.
+    pub source: PolicySource,
+    /// How the policy is built.
+    pub options: PolicyOptions,
+    /// The cache tiers.
+    pub engine: EngineConfig,
+    /// Where to keep the last good policy on disk.
+    pub snapshot_file: Option<PathBuf>,
+    /// The decision log.
+    pub decision_log: DecisionLog,
+    /// At most this many requests decided at once.
+    pub max_in_flight: usize,
+    /// Time a client has to send its body.
+    pub body_timeout: std::time::Duration,
+}
+
 impl AppState {
     /// A state with no policy loaded yet.
-    pub fn new(
-        source: PolicySource,
-        options: PolicyOptions,
-        decision_log: DecisionLog,
-        max_in_flight: usize,
-        body_timeout: std::time::Duration,
-    ) -> Self {
+    pub fn new(config: StateConfig) -> Self {
+        let engine = Arc::new(Engine::new(&config.engine));
         AppState {
-            current: ArcSwapOption::empty(),
+            metrics: Metrics::new(Arc::clone(&engine)),
+            engine,
+            loaded: ArcSwapOption::empty(),
             last_reload_error: Mutex::new(None),
-            source,
-            options,
-            metrics: Metrics::new(),
-            decision_log,
-            in_flight: Semaphore::new(max_in_flight.max(1)),
-            body_timeout,
+            source: config.source,
+            options: config.options,
+            snapshot_file: config.snapshot_file,
+            decision_log: config.decision_log,
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            body_timeout: config.body_timeout,
             reload_lock: Mutex::new(()),
         }
     }
 
     /// Loads the policy from its source and, if it is valid, swaps it in: requests already
-    /// deciding finish on the old snapshot, new ones see the new one. If it is not valid the
-    /// old one keeps serving and the error is kept for `/readyz`.
+    /// deciding finish on the old snapshot, new ones see the new one, and no cache tier
+    /// answers from the old one again. If it is not valid the old one keeps serving and the
+    /// error is kept for `/readyz`.
     pub fn reload(&self) -> Result<u64, String> {
         // One reload at a time, so generations are handed out in the order policies load.
-        let _guard = self.reload_lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         match self.load() {
-            Ok(policy) => {
-                let generation = self.current.load().as_ref().map_or(0, |s| s.generation) + 1;
-                self.metrics.set_policy(generation, policy.object_counts());
-                self.current.store(Some(Arc::new(Served {
-                    policy: Arc::new(policy),
-                    generation,
-                    loaded_at: SystemTime::now(),
-                })));
-                *self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                self.metrics.reloads.get_or_create(&OutcomeLabel { outcome: "success" }).inc();
+            Ok((policy, objects)) => {
+                let from = match self.source {
+                    PolicySource::Files(_) => ServedFrom::Files,
+                    PolicySource::EmbeddedDemo => ServedFrom::Embedded,
+                };
+                let generation = self.serve(policy, from);
+                self.clear_error();
+                self.metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabel { outcome: "success" })
+                    .inc();
                 tracing::info!(generation, "policy loaded");
+                if let Some(file) = &self.snapshot_file {
+                    if let Err(e) = write_snapshot(file, &objects) {
+                        tracing::warn!(file = %file.display(), error = %e, "last-known-good snapshot not written");
+                    }
+                }
                 Ok(generation)
             }
             Err(e) => {
                 let message = e.to_string();
-                self.metrics.reloads.get_or_create(&OutcomeLabel { outcome: "failure" }).inc();
+                self.metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabel { outcome: "failure" })
+                    .inc();
                 tracing::error!(error = %message, "policy not loaded; the last good policy keeps serving");
-                *self.last_reload_error.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(ReloadFailure { at: rfc3339(SystemTime::now()), message: message.clone() });
+                *self
+                    .last_reload_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(ReloadFailure {
+                    at: rfc3339(SystemTime::now()),
+                    message: message.clone(),
+                });
                 Err(message)
             }
         }
     }
 
-    fn load(&self) -> Result<Policy, PolicyLoadError> {
+    /// At start-up, when the source cannot be loaded: serve the last-known-good snapshot
+    /// from disk, if there is one and nothing is served yet. Returns whether it did.
+    pub fn serve_snapshot_if_nothing_loaded(&self) -> bool {
+        let Some(file) = &self.snapshot_file else {
+            return false;
+        };
+        if self.loaded.load().is_some() || !file.is_file() {
+            return false;
+        }
+        let _guard = self
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match load_policy(std::slice::from_ref(file), &self.options) {
+            Ok((policy, _)) => {
+                let generation = self.serve(policy, ServedFrom::Snapshot);
+                tracing::warn!(generation, file = %file.display(), "serving the last-known-good snapshot until the policy source loads");
+                true
+            }
+            Err(e) => {
+                tracing::error!(file = %file.display(), error = %e, "last-known-good snapshot unusable");
+                false
+            }
+        }
+    }
+
+    fn serve(&self, policy: Policy, from: ServedFrom) -> u64 {
+        let counts = policy.object_counts().clone();
+        let generation = self.engine.replace(policy);
+        self.metrics.set_policy(generation, &counts);
+        self.loaded.store(Some(Arc::new(LoadInfo {
+            loaded_at: SystemTime::now(),
+            from,
+        })));
+        generation
+    }
+
+    fn clear_error(&self) {
+        *self
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    fn load(&self) -> Result<(Policy, PolicyObjects), PolicyLoadError> {
         match &self.source {
-            PolicySource::Files(paths) => load_policy(paths, &self.options).map(|(policy, _)| policy),
+            PolicySource::Files(paths) => load_policy(paths, &self.options)
+                .map(|(policy, manifests)| (policy, manifests.objects)),
             PolicySource::EmbeddedDemo => {
                 let objects = parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?;
-                Ok(Policy::from_objects(&objects, &self.options)?)
+                Ok((Policy::from_objects(&objects, &self.options)?, objects))
             }
         }
     }
 }
 
+/// Writes the objects of a good policy to `file`, atomically (a reader never sees half).
+fn write_snapshot(file: &Path, objects: &PolicyObjects) -> std::io::Result<()> {
+    let list = objects.to_list().map_err(std::io::Error::other)?;
+    let bytes = serde_json::to_vec(&list).map_err(std::io::Error::other)?;
+    let temporary = file.with_extension("tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, file)
+}
+
 /// A time as RFC 3339 in UTC, e.g. `2026-11-22T03:42:23Z`.
 pub fn rfc3339(time: SystemTime) -> String {
-    let secs = time.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let days = secs / 86_400;
     let rem = secs % 86_400;
     let (year, month, day) = civil_from_days(i64::try_from(days).unwrap_or(0));
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).

@@ -30,13 +30,18 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> anyhow::Result<CertifiedKe
     if chain.is_empty() {
         bail!("{}: no certificate in the file", cert.display());
     }
-    let key_der = PrivateKeyDer::from_pem_file(key).with_context(|| format!("{}: not a PEM private key", key.display()))?;
+    let key_der = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("{}: not a PEM private key", key.display()))?;
     let signing_key = rustls::crypto::ring::sign::any_supported_type(&key_der)
         .with_context(|| format!("{}: unsupported private key", key.display()))?;
     let certified = CertifiedKey::new(chain, signing_key);
-    certified
-        .keys_match()
-        .with_context(|| format!("{} and {} do not belong together", cert.display(), key.display()))?;
+    certified.keys_match().with_context(|| {
+        format!(
+            "{} and {} do not belong together",
+            cert.display(),
+            key.display()
+        )
+    })?;
     Ok(certified)
 }
 
@@ -79,7 +84,9 @@ impl ReloadingCert {
                         tracing::info!(cert = %this.cert.display(), "serving certificate reloaded");
                     }
                     // A half-written pair: keep the old one and try again next tick.
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "serving certificate not reloaded"),
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "serving certificate not reloaded")
+                    }
                 }
             }
         });
@@ -94,7 +101,10 @@ impl ResolvesServerCert for ReloadingCert {
 
 /// The rustls configuration: the certificate resolver, and client verification when a CA
 /// is given (a client without a valid certificate is refused during the handshake).
-pub fn server_config(cert: Arc<ReloadingCert>, client_ca: Option<&Path>) -> anyhow::Result<ServerConfig> {
+pub fn server_config(
+    cert: Arc<ReloadingCert>,
+    client_ca: Option<&Path>,
+) -> anyhow::Result<ServerConfig> {
     let provider = provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -102,9 +112,14 @@ pub fn server_config(cert: Arc<ReloadingCert>, client_ca: Option<&Path>) -> anyh
     let mut config = match client_ca {
         Some(ca) => {
             let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca).with_context(|| format!("{}: cannot read", ca.display()))? {
-                let cert = cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
-                roots.add(cert).with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
+            for cert in CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("{}: cannot read", ca.display()))?
+            {
+                let cert =
+                    cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
+                roots
+                    .add(cert)
+                    .with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
             }
             if roots.is_empty() {
                 bail!("{}: no CA certificate in the file", ca.display());
@@ -112,7 +127,9 @@ pub fn server_config(cert: Arc<ReloadingCert>, client_ca: Option<&Path>) -> anyh
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .context("client certificate verifier")?;
-            builder.with_client_cert_verifier(verifier).with_cert_resolver(cert)
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_cert_resolver(cert)
         }
         None => builder.with_no_client_auth().with_cert_resolver(cert),
     };
@@ -150,7 +167,13 @@ impl SelfSigned {
     /// Uses the files in `dir` if they are all there, otherwise generates them all.
     pub fn ensure(dir: &Path) -> anyhow::Result<Self> {
         let files = SelfSigned::in_dir(dir);
-        let all = [&files.ca_cert, &files.server_cert, &files.server_key, &files.client_cert, &files.client_key];
+        let all = [
+            &files.ca_cert,
+            &files.server_cert,
+            &files.server_key,
+            &files.client_cert,
+            &files.client_key,
+        ];
         if all.iter().all(|p| p.is_file()) {
             return Ok(files);
         }
@@ -161,26 +184,41 @@ impl SelfSigned {
 
     fn generate(&self) -> anyhow::Result<()> {
         use rcgen::{
-            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
         };
         let ca_key = KeyPair::generate()?;
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name.push(DnType::CommonName, "scopegate local CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "scopegate local CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let ca_cert = ca_params.self_signed(&ca_key)?;
         let ca_key_pem = ca_key.serialize_pem();
         let issuer = Issuer::new(ca_params, ca_key);
 
         let server_key = KeyPair::generate()?;
-        let mut server_params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()])?;
-        server_params.distinguished_name.push(DnType::CommonName, "scopegate");
+        let mut server_params = CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            "::1".to_string(),
+        ])?;
+        server_params
+            .distinguished_name
+            .push(DnType::CommonName, "scopegate");
         server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let server_cert = server_params.signed_by(&server_key, &issuer)?;
 
         let client_key = KeyPair::generate()?;
         let mut client_params = CertificateParams::new(Vec::<String>::new())?;
-        client_params.distinguished_name.push(DnType::CommonName, "scopegate-local-client");
+        client_params
+            .distinguished_name
+            .push(DnType::CommonName, "scopegate-local-client");
         client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let client_cert = client_params.signed_by(&client_key, &issuer)?;
 
@@ -204,7 +242,10 @@ fn write_private(path: &Path, contents: &str, secret: bool) -> anyhow::Result<()
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
-    file.write_all(contents.as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(contents.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -81,8 +81,9 @@ pub struct ScopeSpec {
 }
 
 /// A resolved, validated scope: what the engine indexes bindings by and what a request's
-/// scope chain is made of.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+/// scope chain is made of. Hashes exactly as its borrowed form, [`crate::chain::ScopeStep`],
+/// so maps keyed by scopes can be searched with a request's chain without allocating.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(tag = "kind", rename_all = "PascalCase")]
 pub enum Scope {
     /// The whole platform.
@@ -215,6 +216,12 @@ impl Scope {
             Scope::Resource { namespace, .. } if !namespace.is_empty() => Some(namespace),
             _ => None,
         }
+    }
+}
+
+impl std::hash::Hash for Scope {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        crate::chain::ScopeStep::of(self).hash(state);
     }
 }
 

@@ -52,9 +52,11 @@ struct ResourceTarget {
     resource: Box<str>,
 }
 
-/// Every grant, filed by the scope it acts at.
+/// Every grant, filed by the scope it acts at (and, for compiling subjects, by subject alone).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ScopeIndex {
+    /// Every grant by subject, whatever its scope: what a subject's "login" compiles from.
+    pub(crate) all_scopes: SubjectIndex,
     platform: SubjectIndex,
     clusters: HashMap<Box<str>, SubjectIndex>,
     workspaces: HashMap<Box<str>, SubjectIndex>,
@@ -67,6 +69,7 @@ pub(crate) struct ScopeIndex {
 impl ScopeIndex {
     /// Files `grant` under its scope and subjects. Grants must be inserted in ordinal order.
     pub(crate) fn insert(&mut self, grant: &Grant, ordinal: u32) {
+        self.all_scopes.insert(grant, ordinal);
         let named = |map: &mut HashMap<Box<str>, SubjectIndex>, name: &str| {
             map.entry(name.into()).or_default().insert(grant, ordinal)
         };

@@ -4,8 +4,10 @@
 mod compile;
 mod grant;
 mod index;
+mod subject;
 
 pub use grant::{Grant, GrantSubject, ResolvedRole, SubjectKind};
+pub use subject::CompiledSubject;
 
 use crate::chain::{ScopeChain, ScopeStep};
 use crate::decision::{Allowed, Decision};
@@ -231,6 +233,7 @@ impl Policy {
             allowed: decision.is_allowed(),
             reason: decision.reason(),
             chain: visits,
+            tier: None,
         }
     }
 
@@ -253,3 +256,6 @@ impl Policy {
         permissions
     }
 }
+
+#[cfg(test)]
+mod tests;
