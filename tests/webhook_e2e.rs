@@ -1251,11 +1251,19 @@ fn a_restarted_webhook_serves_its_last_known_good_snapshot_when_the_files_are_br
     let snapshot = dir.path("last-good.json");
     let policy_arg = policies.display().to_string();
     let snapshot_arg = snapshot.display().to_string();
-    let args = ["--policy", policy_arg.as_str(), "--snapshot-file", snapshot_arg.as_str()];
+    let args = [
+        "--policy",
+        policy_arg.as_str(),
+        "--snapshot-file",
+        snapshot_arg.as_str(),
+    ];
 
     let first = Webhook::start("snapshot-first", &args);
     assert!(first.allows(&bob_pod_log()));
-    assert!(support::eventually(WAIT, || snapshot.is_file()), "the snapshot is written after a good load");
+    assert!(
+        support::eventually(WAIT, || snapshot.is_file()),
+        "the snapshot is written after a good load"
+    );
     drop(first);
 
     // The source breaks while the webhook is down: every file of the policy is unreadable.
@@ -1266,8 +1274,16 @@ fn a_restarted_webhook_serves_its_last_known_good_snapshot_when_the_files_are_br
     let (code, ready) = second.readyz();
     assert_eq!(code, 200, "{ready}");
     assert_eq!(ready["servingFrom"], "snapshot", "{ready}");
-    assert!(ready["lastReloadError"]["message"].as_str().is_some_and(|m| m.contains("policies")), "{ready}");
-    assert!(second.allows(&bob_pod_log()), "the snapshot's decisions are served");
+    assert!(
+        ready["lastReloadError"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("policies")),
+        "{ready}"
+    );
+    assert!(
+        second.allows(&bob_pod_log()),
+        "the snapshot's decisions are served"
+    );
     assert!(!second.allows(&review_v1("mallory", &[], "get", "pods", "team-a-dev", "x")));
 
     // A broken snapshot is not a reason to stop either: not ready, never an allow.
@@ -1297,7 +1313,20 @@ fn caches_can_be_switched_off_and_answers_stay_the_same() {
         }
     }
     let (_, metrics) = uncached.get("/metrics");
-    assert_eq!(metric(&metrics, "scopegate_cache_hits_total{tier=\"decision_cache\""), 0.0, "{metrics}");
+    assert_eq!(
+        metric(
+            &metrics,
+            "scopegate_cache_hits_total{tier=\"decision_cache\""
+        ),
+        0.0,
+        "{metrics}"
+    );
     let (_, metrics) = cached.get("/metrics");
-    assert!(metric(&metrics, "scopegate_cache_hits_total{tier=\"decision_cache\"") >= 8.0, "{metrics}");
+    assert!(
+        metric(
+            &metrics,
+            "scopegate_cache_hits_total{tier=\"decision_cache\""
+        ) >= 8.0,
+        "{metrics}"
+    );
 }

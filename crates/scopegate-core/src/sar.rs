@@ -282,3 +282,6 @@ impl Review {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests;

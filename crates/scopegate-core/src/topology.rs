@@ -3,6 +3,7 @@
 
 use crate::model::{NODEGROUP_LABEL, WORKSPACE_LABEL};
 use k8s_openapi::api::core::v1::{Namespace, Node};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::HashMap;
 
 /// The cluster name used when none is configured.
@@ -23,27 +24,14 @@ impl Topology {
         namespaces: impl IntoIterator<Item = &'a Namespace>,
         nodes: impl IntoIterator<Item = &'a Node>,
     ) -> Self {
-        let label_of = |labels: &Option<std::collections::BTreeMap<String, String>>, key: &str| {
-            labels
-                .as_ref()
-                .and_then(|l| l.get(key))
-                .filter(|v| !v.is_empty())
-                .cloned()
-        };
-        let namespace_workspace = namespaces
-            .into_iter()
-            .filter_map(|ns| {
-                let name = ns.metadata.name.clone()?;
-                Some((name, label_of(&ns.metadata.labels, WORKSPACE_LABEL)?))
-            })
-            .collect();
-        let node_group = nodes
-            .into_iter()
-            .filter_map(|node| {
-                let name = node.metadata.name.clone()?;
-                Some((name, label_of(&node.metadata.labels, NODEGROUP_LABEL)?))
-            })
-            .collect();
+        let namespace_workspace = first_label_by_name(
+            namespaces.into_iter().map(|ns| &ns.metadata),
+            WORKSPACE_LABEL,
+        );
+        let node_group = first_label_by_name(
+            nodes.into_iter().map(|node| &node.metadata),
+            NODEGROUP_LABEL,
+        );
         Topology {
             cluster_name: cluster_name.into(),
             namespace_workspace,
@@ -65,4 +53,25 @@ impl Topology {
     pub fn node_group_of(&self, node: &str) -> Option<&str> {
         self.node_group.get(node).map(String::as_str)
     }
+}
+
+/// Each object's non-empty `key` label, by name. Two objects of one name are an error the
+/// compiler reports, and as everywhere else the first one counts, labelled or not.
+fn first_label_by_name<'a>(
+    objects: impl IntoIterator<Item = &'a ObjectMeta>,
+    key: &str,
+) -> HashMap<String, String> {
+    let mut first: HashMap<&str, Option<&str>> = HashMap::new();
+    for meta in objects {
+        if let Some(name) = meta.name.as_deref() {
+            let label = meta.labels.as_ref().and_then(|l| l.get(key));
+            first
+                .entry(name)
+                .or_insert(label.map(String::as_str).filter(|v| !v.is_empty()));
+        }
+    }
+    first
+        .into_iter()
+        .filter_map(|(name, label)| Some((name.to_string(), label?.to_string())))
+        .collect()
 }

@@ -23,6 +23,9 @@ struct Compiler<'a> {
     objects: &'a PolicyObjects,
     cluster_name: &'a str,
     diagnostics: Vec<Diagnostic>,
+    /// Roles with an error (a missing RoleTemplate, an invalid selector): they grant
+    /// nothing, so bindings to them grant nothing either.
+    broken_roles: HashSet<ObjectRef>,
 }
 
 pub(crate) fn compile(objects: &PolicyObjects, cluster_name: &str) -> Compiled {
@@ -30,6 +33,7 @@ pub(crate) fn compile(objects: &PolicyObjects, cluster_name: &str) -> Compiled {
         objects,
         cluster_name,
         diagnostics: Vec::new(),
+        broken_roles: HashSet::new(),
     };
     c.check_duplicates();
     let iam_roles = c.resolve_iam_roles();
@@ -86,6 +90,27 @@ impl Compiler<'_> {
 
     fn warning(&mut self, object: &ObjectRef, field: &str, message: String) {
         self.report(Severity::Warning, object.clone(), field, message);
+    }
+
+    fn error_count(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
+    /// Whether a binding's role had errors; if so, says so on the binding, which then grants
+    /// nothing.
+    fn role_is_broken(&mut self, binding: &ObjectRef, field: &str, role: &ObjectRef) -> bool {
+        if !self.broken_roles.contains(role) {
+            return false;
+        }
+        self.warning(
+            binding,
+            field,
+            format!("{role} has errors: the binding grants nothing until they are fixed"),
+        );
+        true
     }
 
     /// Two objects of one kind with one name (and namespace) are ambiguous: refuse the second.
@@ -173,24 +198,56 @@ impl Compiler<'_> {
     }
 
     /// First object of each name wins; later duplicates were reported and grant nothing.
-    fn first_by_name<'o, T>(
-        items: &'o [T],
+    /// Objects without a name were reported too and take no part at all: a nameless binding
+    /// grants nothing, and a nameless role cannot be what an empty `roleRef.name` means.
+    /// For cluster-scoped kinds, keyed by name alone (namespace ""): Kubernetes ignores a
+    /// `metadata.namespace` written on a cluster-scoped object, and so does
+    /// `check_duplicates`, so such a namespace must neither hide an object from lookups by
+    /// name nor let a reported duplicate grant.
+    fn first_by_name<T>(
+        items: &[T],
         meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-    ) -> BTreeMap<(String, String), &'o T> {
+    ) -> BTreeMap<(String, String), &T> {
+        Self::first_by_key(items, meta, false)
+    }
+
+    /// [`Self::first_by_name`] for namespaced kinds: first of each (namespace, name).
+    fn first_by_namespace_and_name<T>(
+        items: &[T],
+        meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    ) -> BTreeMap<(String, String), &T> {
+        Self::first_by_key(items, meta, true)
+    }
+
+    fn first_by_key<T>(
+        items: &[T],
+        meta: impl Fn(&T) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        namespaced: bool,
+    ) -> BTreeMap<(String, String), &T> {
         let mut map = BTreeMap::new();
         for item in items {
             let m = meta(item);
-            let key = (
-                m.namespace.clone().unwrap_or_default(),
-                name_of(m).to_string(),
-            );
-            map.entry(key).or_insert(item);
+            if name_of(m).is_empty() {
+                continue;
+            }
+            let namespace = if namespaced {
+                m.namespace.clone().unwrap_or_default()
+            } else {
+                String::new()
+            };
+            map.entry((namespace, name_of(m).to_string()))
+                .or_insert(item);
         }
         map
     }
 
     fn resolve_iam_roles(&mut self) -> BTreeMap<String, Arc<ResolvedRole>> {
         let templates = Self::first_by_name(&self.objects.role_templates, |t| &t.metadata);
+        // A template's rules end up in roles as if written there: report them the same way.
+        for template in templates.values() {
+            let me = reference(ObjectKind::RoleTemplate, &template.metadata);
+            self.check_rules(&me, "spec.rules", &template.spec.rules, false);
+        }
         let roles = Self::first_by_name(&self.objects.iam_roles, |r| &r.metadata);
         roles
             .into_iter()
@@ -207,6 +264,7 @@ impl Compiler<'_> {
         templates: &BTreeMap<(String, String), &crate::model::RoleTemplate>,
     ) -> ResolvedRole {
         let me = reference(ObjectKind::IamRole, &role.metadata);
+        let errors_before = self.error_count();
         let mut rules = role.spec.rules.clone();
         let mut ui: BTreeSet<String> = role.spec.ui_permissions.iter().cloned().collect();
         for (i, template_name) in role.spec.role_templates.iter().enumerate() {
@@ -239,6 +297,9 @@ impl Compiler<'_> {
             }
         }
         self.check_rules(&me, "spec.rules", &role.spec.rules, false);
+        if self.error_count() > errors_before {
+            self.broken_roles.insert(me.clone());
+        }
         ResolvedRole {
             role: me,
             rules,
@@ -288,7 +349,7 @@ impl Compiler<'_> {
     }
 
     fn resolve_native_roles(&mut self) -> BTreeMap<(String, String), Arc<ResolvedRole>> {
-        let roles = Self::first_by_name(&self.objects.roles, |r| &r.metadata);
+        let roles = Self::first_by_namespace_and_name(&self.objects.roles, |r| &r.metadata);
         roles
             .into_iter()
             .map(|(key, role)| {
@@ -319,10 +380,14 @@ impl Compiler<'_> {
         let mut resolved = BTreeMap::new();
         for (name, role) in &by_name {
             let me = reference(ObjectKind::ClusterRole, &role.metadata);
+            let errors_before = self.error_count();
             let rules = match &role.aggregation_rule {
                 None => role.rules.clone().unwrap_or_default(),
                 Some(_) => self.aggregate(name, &by_name, &me),
             };
+            if self.error_count() > errors_before {
+                self.broken_roles.insert(me.clone());
+            }
             if role.aggregation_rule.is_none() {
                 self.check_rules(&me, "rules", &rules, false);
             }
@@ -346,6 +411,7 @@ impl Compiler<'_> {
     ) -> Vec<PolicyRule> {
         let mut rules: Vec<PolicyRule> = Vec::new();
         let mut visited: HashSet<&str> = HashSet::from([root]);
+        let mut reported: BTreeSet<usize> = BTreeSet::new();
         let mut queue = vec![root];
         while let Some(current) = queue.pop() {
             let Some(selectors) = by_name[current]
@@ -364,7 +430,7 @@ impl Compiler<'_> {
                 for (i, selector) in selectors.iter().enumerate() {
                     match selector_matches(selector, &labels) {
                         Ok(m) => selected |= m,
-                        Err(e) if current == root => {
+                        Err(e) if current == root && reported.insert(i) => {
                             self.error(
                                 me,
                                 &format!("aggregationRule.clusterRoleSelectors[{i}]"),
@@ -392,16 +458,21 @@ impl Compiler<'_> {
         rules
     }
 
-    /// Normalises a binding's subjects; a subject that can never match is reported.
+    /// Normalises a binding's subjects (`field` is where they are, e.g. `spec.subjects`). A
+    /// subject that can never match is an error, and a binding with an error grants nothing
+    /// (Kubernetes refuses such a binding whole): then `None`.
     fn subjects(
         &mut self,
         binding: &ObjectRef,
+        field: &str,
         subjects: &[Subject],
         default_namespace: Option<&str>,
-    ) -> Vec<GrantSubject> {
+    ) -> Option<Vec<GrantSubject>> {
+        let errors_before = self.error_count();
+        let prefix = field;
         let mut out = Vec::new();
         for (i, s) in subjects.iter().enumerate() {
-            let field = format!("subjects[{i}]");
+            let field = format!("{prefix}[{i}]");
             if s.name.is_empty() {
                 self.error(binding, &format!("{field}.name"), "is required".into());
                 continue;
@@ -448,11 +519,11 @@ impl Compiler<'_> {
         if subjects.is_empty() {
             self.warning(
                 binding,
-                "subjects",
+                prefix,
                 "is empty: the binding grants nothing".into(),
             );
         }
-        out
+        (self.error_count() == errors_before).then_some(out)
     }
 
     fn compile_iam_bindings(
@@ -545,7 +616,18 @@ impl Compiler<'_> {
                 );
                 continue;
             }
-            let subjects = self.subjects(&me, &spec.subjects, scope.subject_namespace());
+            let subjects = self.subjects(
+                &me,
+                "spec.subjects",
+                &spec.subjects,
+                scope.subject_namespace(),
+            );
+            if self.role_is_broken(&me, "spec.roleRef.name", &role.role) {
+                continue;
+            }
+            let Some(subjects) = subjects else {
+                continue;
+            };
             grants.push(Grant {
                 binding: me,
                 scope,
@@ -561,7 +643,8 @@ impl Compiler<'_> {
         cluster_roles: &BTreeMap<String, Arc<ResolvedRole>>,
         grants: &mut Vec<Grant>,
     ) {
-        let bindings = Self::first_by_name(&self.objects.role_bindings, |b| &b.metadata);
+        let bindings =
+            Self::first_by_namespace_and_name(&self.objects.role_bindings, |b| &b.metadata);
         for ((namespace, _), binding) in bindings {
             let me = reference(ObjectKind::RoleBinding, &binding.metadata);
             if namespace.is_empty() {
@@ -597,9 +680,16 @@ impl Compiler<'_> {
             };
             let subjects = self.subjects(
                 &me,
+                "subjects",
                 binding.subjects.as_deref().unwrap_or_default(),
                 Some(&namespace),
             );
+            if self.role_is_broken(&me, "roleRef.name", &role.role) {
+                continue;
+            }
+            let Some(subjects) = subjects else {
+                continue;
+            };
             grants.push(Grant {
                 binding: me,
                 scope: Scope::Namespace { name: namespace },
@@ -641,8 +731,18 @@ impl Compiler<'_> {
                 );
                 continue;
             };
-            let subjects =
-                self.subjects(&me, binding.subjects.as_deref().unwrap_or_default(), None);
+            let subjects = self.subjects(
+                &me,
+                "subjects",
+                binding.subjects.as_deref().unwrap_or_default(),
+                None,
+            );
+            if self.role_is_broken(&me, "roleRef.name", &role.role) {
+                continue;
+            }
+            let Some(subjects) = subjects else {
+                continue;
+            };
             let scope = Scope::Cluster {
                 name: self.cluster_name.to_string(),
             };
@@ -659,18 +759,18 @@ impl Compiler<'_> {
     /// declarations disagree.
     fn check_memberships(&mut self) {
         let o = self.objects;
-        let labelled: BTreeMap<&str, Option<&str>> = o
-            .namespaces
-            .iter()
-            .map(|ns| {
-                let label = ns
-                    .metadata
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(crate::model::WORKSPACE_LABEL));
-                (name_of(&ns.metadata), label.map(String::as_str))
-            })
-            .collect();
+        // The first Namespace of each name counts; later duplicates were reported.
+        let mut labelled: BTreeMap<&str, Option<&str>> = BTreeMap::new();
+        for ns in &o.namespaces {
+            let label = ns
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(crate::model::WORKSPACE_LABEL));
+            labelled
+                .entry(name_of(&ns.metadata))
+                .or_insert(label.map(String::as_str));
+        }
         let workspaces: BTreeSet<&str> =
             o.workspaces.iter().map(|w| name_of(&w.metadata)).collect();
         let mut found = Vec::new();
@@ -694,15 +794,16 @@ impl Compiler<'_> {
             self.warning(&me, &format!("spec.namespaces[{i}]"), message);
         }
         for ns in &o.namespaces {
-            if let Some(label) = labelled.get(name_of(&ns.metadata)).copied().flatten() {
-                if !label.is_empty() && !workspaces.contains(label) {
-                    let me = reference(ObjectKind::Namespace, &ns.metadata);
-                    self.warning(
-                        &me,
-                        &format!("metadata.labels[{}]", crate::model::WORKSPACE_LABEL),
-                        format!("Workspace {label:?} is not declared"),
-                    );
-                }
+            if let Some(label) = labelled.get(name_of(&ns.metadata)).copied().flatten()
+                && !label.is_empty()
+                && !workspaces.contains(label)
+            {
+                let me = reference(ObjectKind::Namespace, &ns.metadata);
+                self.warning(
+                    &me,
+                    &format!("metadata.labels[{}]", crate::model::WORKSPACE_LABEL),
+                    format!("Workspace {label:?} is not declared"),
+                );
             }
         }
     }

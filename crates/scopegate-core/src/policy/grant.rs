@@ -33,7 +33,7 @@ impl GrantSubject {
     pub fn applies_to(&self, user: &str, groups: &[String]) -> bool {
         match self.kind {
             SubjectKind::User | SubjectKind::ServiceAccount => self.matches == user,
-            SubjectKind::Group => groups.iter().any(|g| *g == self.matches),
+            SubjectKind::Group => groups.contains(&self.matches),
         }
     }
 }
