@@ -140,10 +140,10 @@ impl AppState {
                     .get_or_create(&OutcomeLabel { outcome: "success" })
                     .inc();
                 tracing::info!(generation, "policy loaded");
-                if let Some(file) = &self.snapshot_file {
-                    if let Err(e) = write_snapshot(file, &objects) {
-                        tracing::warn!(file = %file.display(), error = %e, "last-known-good snapshot not written");
-                    }
+                if let Some(file) = &self.snapshot_file
+                    && let Err(e) = write_snapshot(file, &objects)
+                {
+                    tracing::warn!(file = %file.display(), error = %e, "last-known-good snapshot not written");
                 }
                 Ok(generation)
             }
