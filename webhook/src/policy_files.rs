@@ -15,6 +15,9 @@ impl PolicyArgs {
     /// Loads and builds the policy, refusing it whole on any error.
     pub fn load(&self) -> Result<(Policy, Manifests), PolicyLoadError> {
         let loaded = load_policy(&self.policy, &self.options())?;
+        for unknown in &loaded.1.unknown_fields {
+            eprintln!("warning: {unknown}");
+        }
         for warning in loaded
             .0
             .diagnostics()

@@ -13,6 +13,9 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     for problem in &problems {
         println!("{problem}");
     }
+    for unknown in &manifests.unknown_fields {
+        println!("warning: {unknown}");
+    }
     let policy = Policy::compile(&manifests.objects, &args.policy.options());
     let semantic_errors = policy
         .diagnostics()
@@ -50,7 +53,7 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             counts.join(", ")
         }
     );
-    let warnings = policy.diagnostics().len();
+    let warnings = policy.diagnostics().len() + manifests.unknown_fields.len();
     if warnings > 0 {
         summary.push_str(&format!("; {warnings} warning(s)"));
     }

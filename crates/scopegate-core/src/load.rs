@@ -86,6 +86,9 @@ pub struct Manifests {
     pub skipped: BTreeMap<String, usize>,
     /// The files read.
     pub files: Vec<PathBuf>,
+    /// Fields no object kind has, which were ignored: usually a typo (`roleTemplate:` for
+    /// `roleTemplates:`) that silently drops what was meant, so tools show them.
+    pub unknown_fields: Vec<LoadProblem>,
 }
 
 /// Reads every manifest under `paths` (files, or directories walked recursively for
@@ -119,6 +122,7 @@ pub fn read_paths<P: AsRef<Path>>(paths: &[P]) -> (Manifests, Vec<LoadProblem>) 
                 for (kind, n) in parsed.skipped {
                     *manifests.skipped.entry(kind).or_default() += n;
                 }
+                manifests.unknown_fields.extend(parsed.unknown_fields);
                 problems.extend(file_problems);
             }
             Err(e) => problems.push(file_problem(&file, format!("cannot read: {e}"))),
@@ -231,6 +235,7 @@ fn document_start_lines(text: &str) -> Vec<usize> {
 struct Parsed {
     objects: PolicyObjects,
     skipped: BTreeMap<String, usize>,
+    unknown_fields: Vec<LoadProblem>,
 }
 
 struct DocumentContext<'a> {
@@ -264,6 +269,7 @@ fn parse_documents(text: &str, file: &Path) -> (Parsed, Vec<LoadProblem>) {
     let mut parsed = Parsed {
         objects: PolicyObjects::default(),
         skipped: BTreeMap::new(),
+        unknown_fields: Vec::new(),
     };
     let mut problems = Vec::new();
     for (i, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
@@ -400,25 +406,38 @@ fn add_object(
         ));
     }
     let objects = &mut parsed.objects;
+    let mut unknown = Vec::new();
     let result = match object_kind {
         ObjectKind::RoleTemplate => {
-            typed::<RoleTemplate>(value).map(|o| objects.role_templates.push(o))
+            typed::<RoleTemplate>(value, &mut unknown).map(|o| objects.role_templates.push(o))
         }
-        ObjectKind::IamRole => typed::<IamRole>(value).map(|o| objects.iam_roles.push(o)),
+        ObjectKind::IamRole => {
+            typed::<IamRole>(value, &mut unknown).map(|o| objects.iam_roles.push(o))
+        }
         ObjectKind::IamRoleBinding => {
-            typed::<IamRoleBinding>(value).map(|o| objects.iam_role_bindings.push(o))
+            typed::<IamRoleBinding>(value, &mut unknown).map(|o| objects.iam_role_bindings.push(o))
         }
-        ObjectKind::Cluster => typed::<Cluster>(value).map(|o| objects.clusters.push(o)),
-        ObjectKind::Workspace => typed::<Workspace>(value).map(|o| objects.workspaces.push(o)),
-        ObjectKind::NodeGroup => typed::<NodeGroup>(value).map(|o| objects.node_groups.push(o)),
-        ObjectKind::Role => typed(value).map(|o| objects.roles.push(o)),
-        ObjectKind::ClusterRole => typed(value).map(|o| objects.cluster_roles.push(o)),
-        ObjectKind::RoleBinding => typed(value).map(|o| objects.role_bindings.push(o)),
+        ObjectKind::Cluster => {
+            typed::<Cluster>(value, &mut unknown).map(|o| objects.clusters.push(o))
+        }
+        ObjectKind::Workspace => {
+            typed::<Workspace>(value, &mut unknown).map(|o| objects.workspaces.push(o))
+        }
+        ObjectKind::NodeGroup => {
+            typed::<NodeGroup>(value, &mut unknown).map(|o| objects.node_groups.push(o))
+        }
+        ObjectKind::Role => typed(value, &mut unknown).map(|o| objects.roles.push(o)),
+        ObjectKind::ClusterRole => {
+            typed(value, &mut unknown).map(|o| objects.cluster_roles.push(o))
+        }
+        ObjectKind::RoleBinding => {
+            typed(value, &mut unknown).map(|o| objects.role_bindings.push(o))
+        }
         ObjectKind::ClusterRoleBinding => {
-            typed(value).map(|o| objects.cluster_role_bindings.push(o))
+            typed(value, &mut unknown).map(|o| objects.cluster_role_bindings.push(o))
         }
-        ObjectKind::Namespace => typed(value).map(|o| objects.namespaces.push(o)),
-        ObjectKind::Node => typed(value).map(|o| objects.nodes.push(o)),
+        ObjectKind::Namespace => typed(value, &mut unknown).map(|o| objects.namespaces.push(o)),
+        ObjectKind::Node => typed(value, &mut unknown).map(|o| objects.nodes.push(o)),
     };
     match result {
         Ok(()) => {
@@ -434,6 +453,14 @@ fn add_object(
                 line: context.line,
             };
             objects.sources.entry(reference).or_insert(source);
+            for path in unknown {
+                parsed.unknown_fields.push(context.problem(
+                    describe(&kind),
+                    Some(format!("{prefix}{path}")),
+                    None,
+                    "unknown field, ignored (a typo?)".to_string(),
+                ));
+            }
             Ok(())
         }
         Err((path, message)) => {
@@ -463,12 +490,44 @@ fn objects_last_namespace(objects: &PolicyObjects, kind: ObjectKind) -> Option<S
     Some(namespace.unwrap_or_default())
 }
 
-/// Deserializes one object, or says which field is wrong and how.
-fn typed<T: DeserializeOwned>(value: serde_yaml::Value) -> Result<T, (String, String)> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+/// Deserializes one object, or says which field is wrong and how; fields the object's kind
+/// does not have are added to `unknown`.
+fn typed<T: DeserializeOwned>(
+    value: serde_yaml::Value,
+    unknown: &mut Vec<String>,
+) -> Result<T, (String, String)> {
+    let mut record = |path: serde_ignored::Path<'_>| {
+        let path = field_path(&path);
+        // kube-derive's types read apiVersion and kind from their type, not the document.
+        if path != "apiVersion" && path != "kind" {
+            unknown.push(path);
+        }
+    };
+    let deserializer = serde_ignored::Deserializer::new(value, &mut record);
+    serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         (path, yaml_message(e.inner()))
     })
+}
+
+/// A field path as users write it: `spec.rules[0].resourceName`.
+fn field_path(path: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => String::new(),
+        Path::Seq { parent, index } => format!("{}[{index}]", field_path(parent)),
+        Path::Map { parent, key } => {
+            let parent = field_path(parent);
+            if parent.is_empty() {
+                key.clone()
+            } else {
+                format!("{parent}.{key}")
+            }
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => field_path(parent),
+    }
 }
 
 /// serde_yaml's message without its own location suffix (we print the location first).

@@ -212,8 +212,14 @@ impl AppState {
 
     fn load(&self) -> Result<(Policy, PolicyObjects), PolicyLoadError> {
         match &self.source {
-            PolicySource::Files(paths) => load_policy(paths, &self.options)
-                .map(|(policy, manifests)| (policy, manifests.objects)),
+            PolicySource::Files(paths) => {
+                load_policy(paths, &self.options).map(|(policy, manifests)| {
+                    for unknown in &manifests.unknown_fields {
+                        tracing::warn!(problem = %unknown, "unknown field ignored");
+                    }
+                    (policy, manifests.objects)
+                })
+            }
             PolicySource::EmbeddedDemo => {
                 let objects = parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?;
                 Ok((Policy::from_objects(&objects, &self.options)?, objects))

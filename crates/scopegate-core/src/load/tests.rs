@@ -514,3 +514,30 @@ fn load_policy_refuses_objects_that_do_not_make_sense_together() {
     assert!(shown.contains("b.yaml"), "{shown}");
     assert!(shown.contains("spec.roleRef.name"), "{shown}");
 }
+
+#[test]
+fn unknown_fields_are_reported_with_their_path_and_do_not_stop_the_load() {
+    let dir = std::env::temp_dir().join(format!("scopegate-unknown-fields-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("typo.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: iam.theriseunion.io/v1alpha1\nkind: IAMRole\nmetadata: {name: r}\nspec:\n  scope: Platform\n  roleTemplate: [x]\n  rules: [{apiGroups: [\"\"], resources: [pods], verbs: [get], resourceName: [a]}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {name: r, namespace: n}\nrules: []\n",
+    )
+    .unwrap();
+    let manifests = load_paths(&[&file]).expect("unknown fields are warnings, not errors");
+    let _ = std::fs::remove_dir_all(&dir);
+    let fields: Vec<_> = manifests
+        .unknown_fields
+        .iter()
+        .map(|p| p.field.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(fields, ["spec.roleTemplate", "spec.rules[0].resourceName"]);
+    let shown = manifests.unknown_fields[0].to_string();
+    assert!(
+        shown.contains("document 1 (IAMRole r): spec.roleTemplate: unknown field"),
+        "{shown}"
+    );
+    assert_eq!(manifests.objects.iam_roles.len(), 1);
+    assert_eq!(manifests.objects.roles.len(), 1);
+}
