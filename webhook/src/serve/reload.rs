@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// Changes arriving within this window are reloaded once (an editor's save is several events).
-const DEBOUNCE: Duration = Duration::from_millis(50);
+const DEBOUNCE: Duration = Duration::from_millis(10);
 
 /// Reloads in the background, off the request threads.
 async fn reload_now(state: &Arc<AppState>) {
