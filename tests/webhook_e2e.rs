@@ -1330,3 +1330,63 @@ fn caches_can_be_switched_off_and_answers_stay_the_same() {
         "{metrics}"
     );
 }
+
+// --- certificate rotation ------------------------------------------------------------------
+
+/// Writes a CA and certificates into a fresh directory by letting `serve --self-signed` do it.
+fn self_signed_dir(name: &str) -> ScratchDir {
+    let dir = ScratchDir::new(name);
+    let dir_arg = dir.0.display().to_string();
+    drop(Server::start(&["--self-signed", dir_arg.as_str()]));
+    dir
+}
+
+#[test]
+fn a_rotated_serving_certificate_is_picked_up_without_a_restart() {
+    let old = self_signed_dir("rotate-old");
+    let new = self_signed_dir("rotate-new");
+    let live = ScratchDir::new("rotate-live");
+    let (cert, key) = (live.path("tls.crt"), live.path("tls.key"));
+    std::fs::copy(old.path("server.crt"), &cert).unwrap();
+    std::fs::copy(old.path("server.key"), &key).unwrap();
+    let (cert_arg, key_arg) = (cert.display().to_string(), key.display().to_string());
+    let server = Server::start(&[
+        "--tls-cert",
+        cert_arg.as_str(),
+        "--tls-key",
+        key_arg.as_str(),
+    ]);
+    let healthz = server.url("/healthz");
+    let reachable_trusting = |ca: &Path| {
+        https_client(ca, None)
+            .get(&healthz)
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    };
+    assert!(reachable_trusting(&old.path("ca.crt")));
+    assert!(
+        !reachable_trusting(&new.path("ca.crt")),
+        "the new CA is not trusted yet"
+    );
+
+    // Rotate the way cert-manager does: both files replaced.
+    std::fs::copy(new.path("server.key"), &key).unwrap();
+    std::fs::copy(new.path("server.crt"), &cert).unwrap();
+    assert!(
+        support::eventually(WAIT, || reachable_trusting(&new.path("ca.crt"))),
+        "the rotated certificate is served: {}",
+        server.logs()
+    );
+    assert!(
+        !reachable_trusting(&old.path("ca.crt")),
+        "the old certificate is no longer served"
+    );
+
+    // A broken rotation (a key that does not belong to the certificate) keeps the last good pair.
+    std::fs::copy(old.path("server.key"), &key).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        reachable_trusting(&new.path("ca.crt")),
+        "the last good certificate keeps serving"
+    );
+}
