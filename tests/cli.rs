@@ -635,3 +635,51 @@ fn a_missing_policy_path_is_a_clear_error_and_nothing_on_stdout() {
         assert!(!out.contains("allowed"), "{what}: {out}");
     }
 }
+
+#[test]
+fn crd_prints_every_crd_and_writes_the_committed_files() {
+    use serde::Deserialize;
+    let output = run(&["crd"], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let names: Vec<String> = serde_yaml::Deserializer::from_str(&text)
+        .map(|document| {
+            let crd = Value::deserialize(document).expect("a YAML document");
+            assert_eq!(crd["kind"], "CustomResourceDefinition");
+            crd["metadata"]["name"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "roletemplates.iam.theriseunion.io",
+            "iamroles.iam.theriseunion.io",
+            "iamrolebindings.iam.theriseunion.io",
+            "clusters.scope.theriseunion.io",
+            "workspaces.scope.theriseunion.io",
+            "nodegroups.scope.theriseunion.io",
+        ]
+    );
+    assert!(text.contains("x-kubernetes-validations"));
+    let without = run(&["crd", "--without-cel-rules"], "");
+    assert!(without.status.success());
+    assert!(!stdout(&without).contains("x-kubernetes-validations"));
+
+    // --out-dir writes what is committed under deploy/crds, one file per CRD.
+    let scratch = ScratchDir::new("crd-out");
+    let out_dir = scratch.path("crds");
+    let output = run(&["crd", "--out-dir", out_dir.to_str().unwrap()], "");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).is_empty());
+    let committed = support::repo_root().join("deploy/crds");
+    for name in &names {
+        let file = format!("{name}.yaml");
+        assert!(stderr(&output).contains(&file), "{}", stderr(&output));
+        let written = std::fs::read_to_string(out_dir.join(&file)).unwrap();
+        let expected = std::fs::read_to_string(committed.join(&file)).unwrap();
+        assert!(
+            written == expected,
+            "{file}: deploy/crds is out of date; run `cargo run -p scopegate -- crd --out-dir deploy/crds`"
+        );
+    }
+}

@@ -30,6 +30,10 @@ pub enum Command {
     /// webhook kubeconfig, an AuthorizationConfiguration (Kubernetes 1.32+), and the older
     /// --authorization-* flags (see docs/kubernetes.md).
     ApiserverConfig(ApiserverConfigArgs),
+    /// Print the CustomResourceDefinitions of RoleTemplate, IAMRole, IAMRoleBinding, Cluster,
+    /// Workspace and NodeGroup as multi-document YAML (for `kubectl apply -f -`), or write
+    /// one file per CRD with --out-dir.
+    Crd(CrdArgs),
 }
 
 /// Where the policy comes from and which cluster it is for.
@@ -224,4 +228,18 @@ pub struct ApiserverConfigArgs {
     /// How long kube-apiserver caches a no-opinion: the longest a new binding waits to work.
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     pub unauthorized_ttl: String,
+}
+
+/// `scopegate crd`.
+#[derive(Debug, Args, Clone)]
+pub struct CrdArgs {
+    /// Write one file per CRD, named `<plural>.<group>.yaml`, into DIR (created if missing)
+    /// instead of printing them: `--out-dir deploy/crds` regenerates the committed files.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Leave out the CEL rules (`x-kubernetes-validations`), for API servers older than
+    /// v1.25, which refuse them in a server-side apply. The engine still reports what they
+    /// would have refused.
+    #[arg(long)]
+    pub without_cel_rules: bool,
 }

@@ -3,6 +3,7 @@
 mod apiserver_config;
 mod args;
 mod check;
+mod crd;
 mod explain;
 mod policy_files;
 mod quick_request;
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         args::Command::Validate(a) => validate::run(a),
         args::Command::Serve(a) => serve::run(a),
         args::Command::ApiserverConfig(a) => apiserver_config::run(a),
+        args::Command::Crd(a) => crd::run(a),
     };
     match result {
         Ok(code) => code,

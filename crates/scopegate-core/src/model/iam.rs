@@ -3,6 +3,7 @@
 //! These Rust types are the one definition of each object: the loader reads manifests into
 //! them and the CRDs are generated from them.
 
+use super::schema::{self, DNS1123_SUBDOMAIN};
 use super::{ObjectStatus, ScopeKind, ScopeSpec};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -19,9 +20,12 @@ pub const IAM_GROUP: &str = "iam.theriseunion.io";
     group = "iam.theriseunion.io",
     version = "v1alpha1",
     kind = "RoleTemplate",
+    doc = "A reusable piece of permission: Kubernetes PolicyRules for the API and UI permission strings for a console, included in IAMRoles by name or by label.",
     shortname = "rtpl",
+    category = "scopegate",
     status = "ObjectStatus",
     printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     crates(
         kube_core = "::kube_core",
@@ -44,6 +48,7 @@ pub struct RoleTemplateSpec {
     pub rules: Vec<PolicyRule>,
     /// Console permissions (e.g. `workspace.members.manage`) this template grants.
     #[serde(default)]
+    #[schemars(transform = schema::string_set)]
     pub ui_permissions: Vec<String>,
 }
 
@@ -55,9 +60,13 @@ pub struct RoleTemplateSpec {
     version = "v1alpha1",
     kind = "IAMRole",
     root = "IamRole",
+    doc = "A role meant for one scope kind: the union of its own rules and UI permissions and those of the RoleTemplates it names or selects. Granted by IAMRoleBindings at scopes of that kind.",
     shortname = "iamrole",
+    category = "scopegate",
     status = "ObjectStatus",
     printcolumn = r#"{"name":"Scope","type":"string","jsonPath":".spec.scope"}"#,
+    printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName","priority":1}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     crates(
         kube_core = "::kube_core",
@@ -82,12 +91,18 @@ pub struct IamRoleSpec {
     pub rules: Vec<PolicyRule>,
     /// Console permissions granted directly by this role.
     #[serde(default)]
+    #[schemars(transform = schema::string_set)]
     pub ui_permissions: Vec<String>,
     /// RoleTemplates, by name, whose rules and UI permissions this role includes.
     #[serde(default)]
+    #[schemars(
+        inner(pattern(DNS1123_SUBDOMAIN), length(max = 253)),
+        transform = schema::string_set
+    )]
     pub role_templates: Vec<String>,
     /// RoleTemplates, by label, whose rules and UI permissions this role includes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = schema::label_selector)]
     pub template_selector: Option<LabelSelector>,
 }
 
@@ -96,11 +111,14 @@ pub struct IamRoleSpec {
 #[serde(rename_all = "camelCase")]
 pub struct IamRoleRef {
     /// Always `IAMRole`.
+    #[schemars(extend("enum" = ["IAMRole"]))]
     pub kind: String,
     /// The IAMRole's name.
+    #[schemars(pattern(DNS1123_SUBDOMAIN), length(max = 253))]
     pub name: String,
     /// `iam.theriseunion.io` when given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("enum" = ["", "iam.theriseunion.io"]))]
     pub api_group: Option<String>,
 }
 
@@ -111,11 +129,16 @@ pub struct IamRoleRef {
     version = "v1alpha1",
     kind = "IAMRoleBinding",
     root = "IamRoleBinding",
+    doc = "Grants an IAMRole to subjects (Users, Groups, ServiceAccounts) at one scope: Platform, a Cluster, Workspace, NodeGroup, Namespace or Node, or one object.",
     shortname = "iamrb",
+    category = "scopegate",
     status = "ObjectStatus",
     printcolumn = r#"{"name":"Role","type":"string","jsonPath":".spec.roleRef.name"}"#,
     printcolumn = r#"{"name":"Scope","type":"string","jsonPath":".spec.scope.kind"}"#,
     printcolumn = r#"{"name":"Target","type":"string","jsonPath":".spec.scope.name"}"#,
+    printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".spec.scope.namespace","priority":1}"#,
+    printcolumn = r#"{"name":"Resource","type":"string","jsonPath":".spec.scope.resource","priority":1}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     crates(
         kube_core = "::kube_core",
@@ -128,6 +151,7 @@ pub struct IamRoleRef {
 #[serde(rename_all = "camelCase")]
 pub struct IamRoleBindingSpec {
     /// Who is granted the role: Users, Groups and ServiceAccounts, as in Kubernetes RBAC.
+    #[schemars(transform = schema::subject_list)]
     pub subjects: Vec<Subject>,
     /// The IAMRole granted.
     pub role_ref: IamRoleRef,

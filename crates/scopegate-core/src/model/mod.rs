@@ -2,6 +2,7 @@
 //! Native Kubernetes objects (RBAC, Namespace, Node) come from `k8s-openapi` unchanged.
 
 mod iam;
+pub mod schema;
 mod scope;
 mod selector;
 mod tenancy;
@@ -22,13 +23,18 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The status every Scopegate object carries: whether it took effect, and why not.
+///
+/// Controllers keep a condition of type `Ready` (status `True`, `False` or `Unknown`, with a
+/// `reason` in CamelCase and a human-readable `message`) and set `observedGeneration` to the
+/// `metadata.generation` they acted on.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// Conditions, `Ready` among them.
+    /// Conditions, one per type, `Ready` among them.
     #[serde(default)]
+    #[schemars(transform = schema::condition_list)]
     pub conditions: Vec<Condition>,
 }

@@ -1,6 +1,8 @@
 //! Scopes: where a binding acts. The five layers of the model (Platform → Cluster →
 //! Workspace/NodeGroup → Namespace/Node → Resource) and the way a user writes one.
 
+use super::schema::{API_GROUP, DNS1123_LABEL_OR_EMPTY, RESOURCE_NAME};
+use kube_derive::KubeSchema;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -61,23 +63,76 @@ impl fmt::Display for ScopeKind {
 /// A scope as written in an `IAMRoleBinding`: a kind and, for every kind but Platform, a name.
 /// Resource scopes also say which object: its namespace (empty for a cluster-scoped object),
 /// API group and plural resource.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+///
+/// The CRD schema carries what [`Scope::from_spec`] checks as CEL rules
+/// (`x-kubernetes-validations`, enforced by API servers from v1.25): the API server then
+/// refuses what the engine would refuse. [`ScopeSpec::CEL_RULES`] lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, KubeSchema)]
+#[x_kube(
+    crates(kube_core = "::kube_core"),
+    validation = Rule::new(ScopeSpec::CEL_RULES[0].0).message(ScopeSpec::CEL_RULES[0].1),
+    validation = Rule::new(ScopeSpec::CEL_RULES[1].0).message(ScopeSpec::CEL_RULES[1].1),
+    validation = Rule::new(ScopeSpec::CEL_RULES[2].0).message(ScopeSpec::CEL_RULES[2].1),
+    validation = Rule::new(ScopeSpec::CEL_RULES[3].0).message(ScopeSpec::CEL_RULES[3].1),
+)]
 #[serde(rename_all = "camelCase")]
 pub struct ScopeSpec {
     /// The layer this scope lives on.
     pub kind: ScopeKind,
-    /// The name of the cluster, workspace, node group, namespace, node or object.
+    /// The name of the cluster, workspace, node group, namespace, node or object; required
+    /// for every kind but Platform, which has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = super::schema::not_nullable)]
     pub name: Option<String>,
     /// Resource only: the object's namespace; empty or absent for a cluster-scoped object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        pattern(DNS1123_LABEL_OR_EMPTY),
+        length(max = 63),
+        transform = super::schema::not_nullable
+    )]
     pub namespace: Option<String>,
     /// Resource only: the object's API group; `""` is the core group.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        pattern(API_GROUP),
+        length(max = 253),
+        transform = super::schema::not_nullable
+    )]
     pub api_group: Option<String>,
-    /// Resource only: the object's plural resource name, e.g. `pods`.
+    /// Resource only, and required there: the object's plural resource name, e.g. `pods`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        pattern(RESOURCE_NAME),
+        length(max = 253),
+        transform = super::schema::not_nullable
+    )]
     pub resource: Option<String>,
+}
+
+impl ScopeSpec {
+    /// The CEL rules (expression, message) the CRD schema puts on every `scope`: what
+    /// [`Scope::from_spec`] checks, for the API server to refuse before the engine has to.
+    /// Absent and empty fields are alike, as they are to the engine. `namespace` is a CEL
+    /// reserved word, which Kubernetes CEL spells `__namespace__`.
+    pub const CEL_RULES: [(&'static str, &'static str); 4] = [
+        (
+            "self.kind == 'Platform' || (has(self.name) && self.name != '')",
+            "name is required unless kind is Platform",
+        ),
+        (
+            "self.kind != 'Platform' || !has(self.name) || self.name == ''",
+            "name must be empty for a Platform scope",
+        ),
+        (
+            "self.kind == 'Resource' || ((!has(self.__namespace__) || self.__namespace__ == '') && (!has(self.apiGroup) || self.apiGroup == '') && (!has(self.resource) || self.resource == ''))",
+            "namespace, apiGroup and resource are only allowed for a Resource scope",
+        ),
+        (
+            "self.kind != 'Resource' || (has(self.resource) && self.resource != '')",
+            "resource is required for a Resource scope",
+        ),
+    ];
 }
 
 /// A resolved, validated scope: what the engine indexes bindings by and what a request's

@@ -265,36 +265,9 @@ impl Compiler<'_> {
     ) -> ResolvedRole {
         let me = reference(ObjectKind::IamRole, &role.metadata);
         let errors_before = self.error_count();
-        let mut rules = role.spec.rules.clone();
-        let mut ui: BTreeSet<String> = role.spec.ui_permissions.iter().cloned().collect();
-        for (i, template_name) in role.spec.role_templates.iter().enumerate() {
-            match templates.get(&(String::new(), template_name.clone())) {
-                Some(t) => {
-                    rules.extend(t.spec.rules.iter().cloned());
-                    ui.extend(t.spec.ui_permissions.iter().cloned());
-                }
-                None => self.error(
-                    &me,
-                    &format!("spec.roleTemplates[{i}]"),
-                    format!("RoleTemplate {template_name:?} does not exist"),
-                ),
-            }
-        }
-        if let Some(selector) = &role.spec.template_selector {
-            for t in templates.values() {
-                let labels = t.metadata.labels.clone().unwrap_or_default();
-                match selector_matches(selector, &labels) {
-                    Ok(true) => {
-                        rules.extend(t.spec.rules.iter().cloned());
-                        ui.extend(t.spec.ui_permissions.iter().cloned());
-                    }
-                    Ok(false) => {}
-                    Err(e) => {
-                        self.error(&me, "spec.templateSelector", e.to_string());
-                        break;
-                    }
-                }
-            }
+        let (effective, problems) = resolve_templates(role, templates);
+        for problem in problems {
+            self.error(&me, &problem.field, problem.message);
         }
         self.check_rules(&me, "spec.rules", &role.spec.rules, false);
         if self.error_count() > errors_before {
@@ -302,8 +275,8 @@ impl Compiler<'_> {
         }
         ResolvedRole {
             role: me,
-            rules,
-            ui_permissions: ui,
+            rules: effective.rules,
+            ui_permissions: effective.ui_permissions,
         }
     }
 
@@ -807,4 +780,97 @@ impl Compiler<'_> {
             }
         }
     }
+}
+
+/// What an IAMRole grants once its RoleTemplates are resolved.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EffectiveRole {
+    /// Every rule, in the engine's order: the role's own rules, then the templates named in
+    /// `spec.roleTemplates` in the order named, then the templates `spec.templateSelector`
+    /// matches, by name. Rules are as written (duplicates kept).
+    pub rules: Vec<PolicyRule>,
+    /// Every UI permission of the role and its templates.
+    pub ui_permissions: BTreeSet<String>,
+}
+
+/// A problem that makes an IAMRole grant nothing: the field it is in and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleProblem {
+    /// The role's field, e.g. `spec.roleTemplates[1]` or `spec.templateSelector`.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl std::fmt::Display for RoleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// The effective rules and UI permissions of `role` given the RoleTemplates that exist, with
+/// exactly the resolution the engine uses when it compiles a policy: inline rules, then the
+/// named templates, then the selected ones; the first template of each name counts and
+/// nameless ones take no part. A role naming a template that does not exist, or whose
+/// `templateSelector` is invalid, grants nothing in the engine: then the problems, every one.
+pub fn effective_rules(
+    role: &IamRole,
+    templates: &[crate::model::RoleTemplate],
+) -> Result<EffectiveRole, Vec<RoleProblem>> {
+    let by_name = Compiler::first_by_name(templates, |t| &t.metadata);
+    let (effective, problems) = resolve_templates(role, &by_name);
+    if problems.is_empty() {
+        Ok(effective)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The one resolution of an IAMRole's templates, shared by the compiler and
+/// [`effective_rules`]: what the role grants, and the errors that make it grant nothing.
+fn resolve_templates(
+    role: &IamRole,
+    templates: &BTreeMap<(String, String), &crate::model::RoleTemplate>,
+) -> (EffectiveRole, Vec<RoleProblem>) {
+    let mut problems = Vec::new();
+    let mut rules = role.spec.rules.clone();
+    let mut ui: BTreeSet<String> = role.spec.ui_permissions.iter().cloned().collect();
+    for (i, template_name) in role.spec.role_templates.iter().enumerate() {
+        match templates.get(&(String::new(), template_name.clone())) {
+            Some(t) => {
+                rules.extend(t.spec.rules.iter().cloned());
+                ui.extend(t.spec.ui_permissions.iter().cloned());
+            }
+            None => problems.push(RoleProblem {
+                field: format!("spec.roleTemplates[{i}]"),
+                message: format!("RoleTemplate {template_name:?} does not exist"),
+            }),
+        }
+    }
+    if let Some(selector) = &role.spec.template_selector {
+        for t in templates.values() {
+            let labels = t.metadata.labels.clone().unwrap_or_default();
+            match selector_matches(selector, &labels) {
+                Ok(true) => {
+                    rules.extend(t.spec.rules.iter().cloned());
+                    ui.extend(t.spec.ui_permissions.iter().cloned());
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    problems.push(RoleProblem {
+                        field: "spec.templateSelector".to_string(),
+                        message: e.to_string(),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    (
+        EffectiveRole {
+            rules,
+            ui_permissions: ui,
+        },
+        problems,
+    )
 }

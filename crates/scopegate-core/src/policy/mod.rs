@@ -6,6 +6,7 @@ mod grant;
 mod index;
 mod subject;
 
+pub use compile::{EffectiveRole, RoleProblem, effective_rules};
 pub use grant::{Grant, GrantSubject, ResolvedRole, SubjectKind};
 pub use subject::CompiledSubject;
 
