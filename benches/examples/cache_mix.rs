@@ -45,13 +45,32 @@ fn main() {
         .collect();
     let configs = [
         ("uncached", EngineConfig::uncached()),
-        ("L1 only", EngineConfig { subject_cache: None, ..EngineConfig::default() }),
-        ("L2 only", EngineConfig { decision_cache: None, ..EngineConfig::default() }),
+        (
+            "L1 only",
+            EngineConfig {
+                subject_cache: None,
+                ..EngineConfig::default()
+            },
+        ),
+        (
+            "L2 only",
+            EngineConfig {
+                decision_cache: None,
+                ..EngineConfig::default()
+            },
+        ),
         ("L1 + L2 (default)", EngineConfig::default()),
     ];
-    println!("{size} bindings, {distinct} distinct requests, {} pattern, {} decisions", if skewed { "skewed" } else { "cyclic" }, stream.len());
+    println!(
+        "{size} bindings, {distinct} distinct requests, {} pattern, {} decisions",
+        if skewed { "skewed" } else { "cyclic" },
+        stream.len()
+    );
     for (name, config) in configs {
-        let engine = Engine::with_policy(Policy::compile(&objects, &PolicyOptions::default()), &config);
+        let engine = Engine::with_policy(
+            Policy::compile(&objects, &PolicyOptions::default()),
+            &config,
+        );
         // One pass to warm up, then the timed pass.
         for &i in &stream[..stream.len() / 4] {
             let _ = engine.decide(&requests[i]);
@@ -59,11 +78,21 @@ fn main() {
         let started = Instant::now();
         let mut allowed = 0usize;
         for &i in &stream {
-            allowed += usize::from(engine.decide(&requests[i]).is_ok_and(|a| a.decision.is_allowed()));
+            allowed += usize::from(
+                engine
+                    .decide(&requests[i])
+                    .is_ok_and(|a| a.decision.is_allowed()),
+            );
         }
         let per = started.elapsed().as_secs_f64() / stream.len() as f64;
         let s = engine.cache_stats();
-        let rate = |h: u64, m: u64| if h + m == 0 { 0.0 } else { 100.0 * h as f64 / (h + m) as f64 };
+        let rate = |h: u64, m: u64| {
+            if h + m == 0 {
+                0.0
+            } else {
+                100.0 * h as f64 / (h + m) as f64
+            }
+        };
         println!(
             "{name:>20}: {:>6.2} µs/decision  (L1 hit {:>5.1}%, L2 hit {:>5.1}%, allowed {allowed})",
             Duration::from_secs_f64(per).as_secs_f64() * 1e6,

@@ -3,6 +3,8 @@
 //! - [`policy_gen`]: a deterministic generator of large realistic policies (1k to 1M
 //!   bindings) and of requests consistent with them, with the answer each must get;
 //! - [`demo`]: the demo policy's personas and their requests;
+//! - [`linear`]: a linear-scan evaluator in the style of the Kubernetes RBAC authorizer,
+//!   the baseline of the decision benchmarks (`benches/decision.rs`);
 //! - the `loadgen` binary sends SubjectAccessReviews to a running webhook, closed or open
 //!   loop, and reports throughput and latency percentiles;
 //! - the `gen_policy` binary writes a generated policy as YAML for `scopegate serve --policy`.
@@ -10,6 +12,7 @@
 //! See BENCHMARKS.md at the repository root for how they are used and what they measured.
 
 pub mod demo;
+pub mod linear;
 pub mod policy_gen;
 
 pub use demo::demo_requests;

@@ -37,7 +37,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use scopegate_benches::{Expected, GeneratedPolicy, LabelledRequest, PolicySize, sar_body};
 use scopegate_core::model::ScopeKind;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,10 +45,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::Semaphore;
 
 /// The longest run accepted, warm-up included, in seconds.
 const MAX_RUN_SECONDS: f64 = 3_600.0;
+/// The most open-loop requests that may wait for a free connection; later ones are not
+/// sent and count as `unsent` errors.
+const MAX_BACKLOG: usize = 1_000_000;
 /// The highest latency recorded, in microseconds (a minute); longer is clamped.
 const MAX_LATENCY_US: u64 = 60_000_000;
 
@@ -366,6 +369,7 @@ struct Stats {
     /// From the actual send to the answer (open loop only; equals `latency` when closed).
     service: Histogram<u64>,
     completed: u64,
+    answered_in_window: u64,
     allowed: u64,
     no_opinion: u64,
     by_scope: [u64; 7],
@@ -389,6 +393,7 @@ impl Stats {
             latency: histogram(),
             service: histogram(),
             completed: 0,
+            answered_in_window: 0,
             allowed: 0,
             no_opinion: 0,
             by_scope: [0; 7],
@@ -404,17 +409,23 @@ impl Stats {
         }
     }
 
+    /// Records one measured request; `in_window` when its answer came before the end of
+    /// the measured window (only those count for throughput).
     fn record(
         &mut self,
         outcome: &Outcome,
         expected: Expected,
         latency: Duration,
         service: Duration,
+        in_window: bool,
     ) {
         let us = |d: Duration| (d.as_micros() as u64).clamp(1, MAX_LATENCY_US);
         self.latency.saturating_record(us(latency));
         self.service.saturating_record(us(service));
         self.completed += 1;
+        if in_window && matches!(outcome, Outcome::Allowed(_) | Outcome::NoOpinion) {
+            self.answered_in_window += 1;
+        }
         let allowed = match outcome {
             Outcome::Allowed(scope) => {
                 self.allowed += 1;
@@ -463,6 +474,7 @@ impl Stats {
         self.latency.add(&other.latency).expect("same bounds");
         self.service.add(&other.service).expect("same bounds");
         self.completed += other.completed;
+        self.answered_in_window += other.answered_in_window;
         self.allowed += other.allowed;
         self.no_opinion += other.no_opinion;
         for (a, b) in self.by_scope.iter_mut().zip(other.by_scope) {
@@ -530,6 +542,18 @@ impl Worker {
     }
 }
 
+/// The open loop's due requests, and a permit for each.
+struct TicketQueue {
+    tickets: std::sync::Mutex<VecDeque<Ticket>>,
+    permits: Semaphore,
+}
+
+impl TicketQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Ticket>> {
+        self.tickets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// A scheduled request of the open loop.
 struct Ticket {
     seq: u64,
@@ -586,9 +610,13 @@ async fn run(
                         let (outcome, done) = worker.send(index).await;
                         if sent >= measure_from {
                             let expected = worker.bodies[index % worker.bodies.len()].1;
-                            worker
-                                .stats
-                                .record(&outcome, expected, done - sent, done - sent);
+                            worker.stats.record(
+                                &outcome,
+                                expected,
+                                done - sent,
+                                done - sent,
+                                done <= end,
+                            );
                         }
                         if matches!(outcome, Outcome::Transport | Outcome::Timeout) {
                             // Do not spin on a server that is gone.
@@ -601,13 +629,21 @@ async fn run(
             None
         }
         Some(rate) => {
-            let (tx, rx) = mpsc::unbounded_channel::<Ticket>();
-            let rx = Arc::new(Mutex::new(rx));
+            // Due tickets wait in a queue; each one adds a permit to the semaphore, which
+            // wakes one idle worker (or lets a busy one take the ticket without waiting).
+            let queue = Arc::new(TicketQueue {
+                tickets: std::sync::Mutex::new(VecDeque::new()),
+                permits: Semaphore::new(0),
+            });
+            let pacer_queue = Arc::clone(&queue);
+            let connections = args.connections;
             // A thread, not a task: std's sleep wakes within tens of microseconds, tokio's
             // timer only at millisecond ticks.
             let pacer = std::thread::Builder::new()
                 .name("pacer".into())
                 .spawn(move || {
+                    // Measured tickets never queued because the backlog was full.
+                    let mut unsent = 0u64;
                     let mut seq: u64 = 0;
                     let at = |seq: u64| start + Duration::from_secs_f64(seq as f64 / rate);
                     loop {
@@ -620,26 +656,39 @@ async fn run(
                             std::thread::sleep(next - now);
                         }
                         let now = Instant::now();
-                        while at(seq) <= now && at(seq) < end {
-                            if tx
-                                .send(Ticket {
-                                    seq,
-                                    intended: at(seq),
-                                })
-                                .is_err()
-                            {
-                                return;
+                        let mut due = 0;
+                        {
+                            let mut tickets = pacer_queue.lock();
+                            while at(seq) <= now && at(seq) < end {
+                                let intended = at(seq);
+                                // Bounded, so that a server far slower than the rate cannot
+                                // make the queue grow without limit.
+                                if tickets.len() >= MAX_BACKLOG {
+                                    unsent += u64::from(intended >= measure_from);
+                                } else {
+                                    tickets.push_back(Ticket { seq, intended });
+                                    due += 1;
+                                }
+                                seq += 1;
                             }
-                            seq += 1;
                         }
+                        pacer_queue.permits.add_permits(due);
                     }
+                    // One permit more per worker: each finds the queue empty and stops.
+                    pacer_queue.permits.add_permits(connections);
+                    unsent
                 })?;
             for mut worker in workers {
-                let rx = Arc::clone(&rx);
+                let queue = Arc::clone(&queue);
                 handles.push(tokio::spawn(async move {
                     loop {
-                        let ticket = { rx.lock().await.recv().await };
-                        let Some(ticket) = ticket else { break };
+                        match queue.permits.acquire().await {
+                            Ok(permit) => permit.forget(),
+                            Err(_) => break,
+                        }
+                        let Some(ticket) = queue.lock().pop_front() else {
+                            break;
+                        };
                         let measured = ticket.intended >= measure_from;
                         if Instant::now() >= drain_until {
                             if measured {
@@ -657,6 +706,7 @@ async fn run(
                                 expected,
                                 done - ticket.intended,
                                 done - sent,
+                                done <= end,
                             );
                         }
                     }
@@ -682,7 +732,7 @@ async fn run(
         }
     }
     if let Some(pacer) = pacer {
-        let _ = pacer.join();
+        total.unsent += pacer.join().unwrap_or(0);
     }
     let cpu = cpu_sampler.await.ok().flatten();
     let memory = args.server_pid.and_then(ServerMemory::read);
@@ -695,8 +745,9 @@ async fn run(
 /// CPU counters at one instant, from /proc (Linux).
 struct CpuSample {
     at: Instant,
-    /// Every CPU's busy and total time in clock ticks, from the first line of /proc/stat.
-    machine: Option<(u64, u64)>,
+    /// Every CPU's busy, interrupt (irq + softirq) and total time in clock ticks, from the
+    /// first line of /proc/stat.
+    machine: Option<(u64, u64, u64)>,
     cpus: usize,
     /// CPU time of this process and of the server, in nanoseconds.
     client_ns: Option<u64>,
@@ -715,7 +766,9 @@ impl CpuSample {
             // user nice system idle iowait irq softirq steal ...
             let total: u64 = fields.iter().take(8).sum();
             let idle = fields.get(3)? + fields.get(4).copied().unwrap_or(0);
-            Some((total - idle, total))
+            let interrupts =
+                fields.get(5).copied().unwrap_or(0) + fields.get(6).copied().unwrap_or(0);
+            Some((total - idle, interrupts, total))
         });
         let cpus = stat
             .lines()
@@ -754,24 +807,28 @@ struct CpuUse {
     machine_cores: f64,
     client_cores: Option<f64>,
     server_cores: Option<f64>,
-    /// What the rest of the machine (other processes, the kernel) used.
+    /// Interrupt handling (irq and softirq: loopback networking among it).
+    interrupt_cores: f64,
+    /// What the rest of the machine (other processes) used.
     other_cores: Option<f64>,
 }
 
 impl CpuUse {
     fn between(a: &CpuSample, b: &CpuSample) -> Option<CpuUse> {
         let seconds = b.at.duration_since(a.at).as_secs_f64();
-        let ((busy_a, total_a), (busy_b, total_b)) = (a.machine?, b.machine?);
+        let ((busy_a, irq_a, total_a), (busy_b, irq_b, total_b)) = (a.machine?, b.machine?);
         if seconds <= 0.0 || total_b <= total_a || b.cpus == 0 {
             return None;
         }
-        let machine_cores = (busy_b - busy_a) as f64 / (total_b - total_a) as f64 * b.cpus as f64;
+        let share = |x: u64| x as f64 / (total_b - total_a) as f64 * b.cpus as f64;
+        let machine_cores = share(busy_b.saturating_sub(busy_a));
+        let interrupt_cores = share(irq_b.saturating_sub(irq_a));
         let cores =
             |x: Option<u64>, y: Option<u64>| Some(y?.saturating_sub(x?) as f64 / 1e9 / seconds);
         let client_cores = cores(a.client_ns, b.client_ns);
         let server_cores = cores(a.server_ns, b.server_ns);
         let other_cores = match (client_cores, server_cores) {
-            (Some(c), Some(s)) => Some((machine_cores - c - s).max(0.0)),
+            (Some(c), Some(s)) => Some((machine_cores - c - s - interrupt_cores).max(0.0)),
             _ => None,
         };
         Some(CpuUse {
@@ -779,6 +836,7 @@ impl CpuUse {
             machine_cores,
             client_cores,
             server_cores,
+            interrupt_cores,
             other_cores,
         })
     }
@@ -851,7 +909,11 @@ struct Report {
     warmup_s: f64,
     target_rate: Option<f64>,
     bodies: String,
+    /// Measured requests that got any outcome, errors included, whenever they completed.
     completed: u64,
+    /// Valid answers (allowed or no opinion) that arrived within the measured window.
+    answered_in_window: u64,
+    /// `answered_in_window` per second of the window.
     throughput_per_s: f64,
     latency_ms: Percentiles,
     service_latency_ms: Option<Percentiles>,
@@ -897,7 +959,8 @@ impl Report {
                 None => format!("demo personas: {} distinct requests", bodies.len()),
             },
             completed: s.completed,
-            throughput_per_s: s.completed as f64 / args.duration,
+            answered_in_window: s.answered_in_window,
+            throughput_per_s: s.answered_in_window as f64 / args.duration,
             latency_ms: Percentiles::of(&s.latency),
             service_latency_ms: args.rate.map(|_| Percentiles::of(&s.service)),
             allowed: s.allowed,
@@ -955,8 +1018,8 @@ impl Report {
         let _ = writeln!(out, "bodies      : {}", self.bodies);
         let _ = writeln!(
             out,
-            "throughput  : {} answers in {:.1} s = {:.0}/s",
-            self.completed, self.duration_s, self.throughput_per_s
+            "throughput  : {} answers in {:.1} s = {:.0}/s ({} measured requests completed in all, errors and late answers included)",
+            self.answered_in_window, self.duration_s, self.throughput_per_s, self.completed
         );
         let _ = writeln!(out, "latency ms  : {}", self.latency_ms.line());
         if let Some(service) = &self.service_latency_ms {
@@ -998,22 +1061,23 @@ impl Report {
             let opt = |x: Option<f64>| x.map_or("?".to_string(), |v| format!("{v:.2}"));
             let per_answer = cpu
                 .server_cores
-                .filter(|_| self.completed > 0)
+                .filter(|_| self.answered_in_window > 0)
                 .map(|c| {
                     format!(
                         " ({:.1} µs server CPU per answer)",
-                        c * self.duration_s * 1e6 / self.completed as f64
+                        c * self.duration_s * 1e6 / self.answered_in_window as f64
                     )
                 })
                 .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "cpu (cores) : machine {:.2} of {} busy; server {}{}; loadgen {}; other processes {}",
+                "cpu (cores) : machine {:.2} of {} busy; server {}{}; loadgen {}; irq/softirq {:.2}; other processes {}",
                 cpu.machine_cores,
                 cpu.cpus,
                 opt(cpu.server_cores),
                 per_answer,
                 opt(cpu.client_cores),
+                cpu.interrupt_cores,
                 opt(cpu.other_cores)
             );
         }

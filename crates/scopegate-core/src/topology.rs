@@ -4,7 +4,8 @@
 use crate::model::{NODEGROUP_LABEL, WORKSPACE_LABEL};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::collections::HashMap;
+/// foldhash instead of std's SipHash: every namespaced and node request looks a name up here.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The cluster name used when none is configured.
 pub const DEFAULT_CLUSTER_NAME: &str = "default";
@@ -61,7 +62,7 @@ fn first_label_by_name<'a>(
     objects: impl IntoIterator<Item = &'a ObjectMeta>,
     key: &str,
 ) -> HashMap<String, String> {
-    let mut first: HashMap<&str, Option<&str>> = HashMap::new();
+    let mut first: HashMap<&str, Option<&str>> = HashMap::default();
     for meta in objects {
         if let Some(name) = meta.name.as_deref() {
             let label = meta.labels.as_ref().and_then(|l| l.get(key));

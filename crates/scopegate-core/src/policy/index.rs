@@ -6,7 +6,9 @@
 use super::grant::{Grant, SubjectKind};
 use crate::chain::ScopeStep;
 use crate::model::Scope;
-use std::collections::HashMap;
+/// Maps keyed by names from requests. foldhash instead of std's SipHash: the lookups are
+/// most of a decision's work, and its per-process random seed keeps keys unpredictable.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Grants at one scope, by subject. Values are grant ordinals, ascending.
 #[derive(Clone, Debug, Default)]

@@ -1,0 +1,107 @@
+//! Decides N requests in one function, for instruction counts under callgrind:
+//!
+//! ```text
+//! cargo build --release -p scopegate-benches --example decide_n
+//! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*measured_loop*' \
+//!     target/release/examples/decide_n policy 100k 10000 denied
+//! callgrind_annotate --inclusive=yes callgrind.out.PID | head -40
+//! ```
+//!
+//! `decide_n MODE SIZE N [CLASS]`: MODE is `baseline` (the loop alone), `policy`
+//! (`Policy::decide`), `engine` (`Engine` with `EngineConfig::uncached()`), `l1`, `l2`
+//! (engine tiers, warmed first), `linear` or `cedar`; SIZE is 1k, 10k, 100k or 1m; CLASS is
+//! `allowed`, `denied`, `mixed` (default; the 1,024 requests of the criterion benchmarks)
+//! or `large` (16,384 other requests, as in the `[growth]` measurement). Only `measured_loop` is collected, so its
+//! inclusive instruction count divided by N is the cost of one decision (minus the
+//! `baseline` mode's per-iteration cost, a few instructions).
+
+#[allow(dead_code)]
+#[path = "../benches/support/mod.rs"]
+mod support;
+
+use scopegate_benches::{PolicySize, linear};
+use scopegate_core::{Engine, EngineConfig, Request};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// Calls `decide` `n` times, round robin over `len` requests; returns how many allowed.
+#[inline(never)]
+fn measured_loop(n: usize, len: usize, decide: &mut dyn FnMut(usize) -> bool) -> usize {
+    let mut allowed = 0;
+    for i in 0..n {
+        allowed += usize::from(decide(black_box(i % len)));
+    }
+    allowed
+}
+
+/// [`measured_loop`], timed.
+fn timed(n: usize, len: usize, decide: &mut dyn FnMut(usize) -> bool) -> (usize, Duration) {
+    let started = Instant::now();
+    let allowed = measured_loop(n, len, decide);
+    (allowed, started.elapsed())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: decide_n MODE SIZE N [allowed|denied|mixed|large]";
+    let mode = args.get(1).expect(usage).as_str();
+    let size: PolicySize = args.get(2).expect(usage).parse().expect(usage);
+    let n: usize = args.get(3).expect(usage).parse().expect(usage);
+    let class = args.get(4).map_or("mixed", String::as_str);
+
+    let (fx, policy) = support::Fixture::new(size, false);
+    let requests: Vec<Request> = match class {
+        "allowed" => fx.allowed.clone(),
+        "denied" => fx.denied.clone(),
+        "mixed" => fx.all_requests().cloned().collect(),
+        // A larger set whose index entries do not stay in the CPU caches.
+        "large" => fx.plan.requests(16_384, 11),
+        other => panic!("unknown class {other:?}; {usage}"),
+    };
+    let len = requests.len();
+    let (allowed, elapsed) = match mode {
+        "baseline" => timed(n, len, &mut |i| requests[i].groups.len() > 100),
+        "policy" => timed(n, len, &mut |i| policy.decide(&requests[i]).is_allowed()),
+        "linear" => timed(n, len, &mut |i| linear::is_allowed(&policy, &requests[i])),
+        "engine" | "l1" | "l2" => {
+            let config = match mode {
+                "engine" => EngineConfig::uncached(),
+                "l1" => EngineConfig::default(),
+                _ => EngineConfig {
+                    decision_cache: None,
+                    ..EngineConfig::default()
+                },
+            };
+            let engine = Engine::with_policy(policy, &config);
+            for r in &requests {
+                engine.decide(r).expect("loaded");
+            }
+            timed(n, len, &mut |i| {
+                engine
+                    .decide(&requests[i])
+                    .expect("loaded")
+                    .decision
+                    .is_allowed()
+            })
+        }
+        "cedar" => {
+            let refs: Vec<&Request> = requests.iter().collect();
+            let started = Instant::now();
+            let world = support::cedar::translate(&policy, &refs);
+            eprintln!("Cedar translation built in {:.1?}", started.elapsed());
+            let cedar: Vec<_> = requests
+                .iter()
+                .map(|r| support::cedar::cedar_request(&policy, r))
+                .collect();
+            eprintln!("{} linked policies", world.links);
+            timed(n, len, &mut |i| {
+                world.decide(&cedar[i]) == cedar_policy::Decision::Allow
+            })
+        }
+        other => panic!("unknown mode {other:?}; {usage}"),
+    };
+    eprintln!(
+        "{mode} {size} {class}: {n} decisions over {len} requests, {allowed} allowed, {elapsed:.1?} in all, {:.0} ns each",
+        elapsed.as_nanos() as f64 / n as f64
+    );
+}
