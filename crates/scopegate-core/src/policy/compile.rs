@@ -561,7 +561,10 @@ impl Compiler<'_> {
                 );
                 continue;
             };
-            let role_kind = role_kinds[&role_ref.name];
+            // Built from the same objects as `roles`, so always present; never panic on it.
+            let Some(&role_kind) = role_kinds.get(&role_ref.name) else {
+                continue;
+            };
             if role_kind != scope.kind() {
                 self.error(
                     &me,
