@@ -2,9 +2,9 @@
 //! `--policy` is given): its personas asking what their roles allow, at every scope kind,
 //! and things nothing allows them.
 
-use crate::policy_gen::{Expected, LabelledRequest};
+use crate::policy_gen::{Expected, LabelledRequest, resource_action};
 use scopegate_core::model::ScopeKind;
-use scopegate_core::{Action, NonResourceAttributes, Request, ResourceAttributes};
+use scopegate_core::{Action, NonResourceAttributes, Request};
 
 /// A resource request; `what` is written like kubectl's `RESOURCE[.GROUP][/SUBRESOURCE]`,
 /// e.g. `deployments.apps` or `pods/exec`.
@@ -27,20 +27,7 @@ fn resource(
         groups: all,
         uid: format!("uid-{user}"),
         extra: Default::default(),
-        action: Action::Resource(ResourceAttributes {
-            verb: verb.to_string(),
-            group: group.to_string(),
-            version: if group == "scope.theriseunion.io" {
-                "v1alpha1"
-            } else {
-                "v1"
-            }
-            .to_string(),
-            resource: resource.to_string(),
-            subresource: sub.to_string(),
-            name: name.to_string(),
-            namespace: namespace.to_string(),
-        }),
+        action: resource_action(verb, group, resource, sub, namespace, name),
     }
 }
 

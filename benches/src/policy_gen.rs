@@ -1397,25 +1397,38 @@ pub struct LabelledRequest {
     pub expected: Expected,
 }
 
+/// A resource action as kube-apiserver would send it (version `v1alpha1` for Scopegate's own
+/// group, `v1` otherwise).
+pub(crate) fn resource_action(
+    verb: &str,
+    group: &str,
+    resource: &str,
+    subresource: &str,
+    namespace: &str,
+    name: &str,
+) -> scopegate_core::Action {
+    let version = if group == "scope.theriseunion.io" {
+        "v1alpha1"
+    } else {
+        "v1"
+    };
+    scopegate_core::Action::Resource(ResourceAttributes {
+        verb: verb.to_string(),
+        group: group.to_string(),
+        version: version.to_string(),
+        resource: resource.to_string(),
+        subresource: subresource.to_string(),
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+    })
+}
+
 /// An action under construction.
 struct Act(scopegate_core::Action);
 
 impl Act {
     fn ns(verb: &str, group: &str, resource: &str, sub: &str, namespace: &str, name: &str) -> Act {
-        Act(scopegate_core::Action::Resource(ResourceAttributes {
-            verb: verb.to_string(),
-            group: group.to_string(),
-            version: if group == "scope.theriseunion.io" {
-                "v1alpha1"
-            } else {
-                "v1"
-            }
-            .to_string(),
-            resource: resource.to_string(),
-            subresource: sub.to_string(),
-            name: name.to_string(),
-            namespace: namespace.to_string(),
-        }))
+        Act(resource_action(verb, group, resource, sub, namespace, name))
     }
 
     fn cluster(verb: &str, group: &str, resource: &str, name: &str) -> Act {
