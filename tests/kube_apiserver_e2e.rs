@@ -1,4 +1,4 @@
-//! Scopegate inside a REAL kube-apiserver (v1.20, built by shared/tools/kube-apiserver), wired
+//! Scopegate inside a REAL kube-apiserver (v1.20, built by .ci/kube-apiserver/build.sh), wired
 //! as production wires it: `scopegate serve` over mutual TLS, `scopegate apiserver-config`
 //! writing the webhook kubeconfig and the kube-apiserver flags, and requests made through the
 //! API server as other users (impersonation), so the API server itself asks the webhook.
@@ -15,99 +15,54 @@ mod support;
 
 use reqwest::blocking::Client;
 use reqwest::header::{HeaderMap, HeaderValue};
+use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::{
-    ScratchDir, Server, demo_policies, eventually, https_client, repo_root, review_v1,
-    scopegate_bin,
+    ScratchDir, Server, demo_policies, eventually, https_client, review_v1, scopegate_bin,
 };
 
 /// How long a policy edit, a stopped webhook or a new RBAC object may take to show through
 /// the API server (its webhook caches live 1 s here).
 const WAIT: Duration = Duration::from_secs(15);
 
-/// The scripts that build and run kube-apiserver: `shared/tools/kube-apiserver` beside the
-/// repository, or `$SCOPEGATE_KAPI_TOOLS`.
-fn kapi_tools() -> PathBuf {
-    std::env::var_os("SCOPEGATE_KAPI_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/tools/kube-apiserver"))
-}
-
-/// A running etcd + kube-apiserver (start.sh DIR); stop.sh DIR runs when it is dropped, also
-/// when a step panics.
+/// A running etcd + kube-apiserver (stopped when dropped, also when a step panics), with an
+/// HTTP client for the test's own admin requests.
 struct KubeApiserver {
-    dir: PathBuf,
+    server: KubeApiServer,
     url: String,
     admin: Client,
 }
 
 impl KubeApiserver {
-    /// start.sh DIR FLAGS, plus a static token for the test's own admin requests. (The admin
-    /// certificate start.sh writes is an X.509 v1 certificate, which rustls refuses to present.)
+    /// Starts the API server in `dir` with `flags`; the admin authenticates with the static
+    /// token the test kit gives it.
     fn start(dir: &Path, flags: &[String]) -> KubeApiserver {
-        std::fs::create_dir_all(dir).unwrap();
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let token = format!("e2e-{}-{nanos}", std::process::id());
-        let tokens = dir.join("tokens.csv");
-        std::fs::write(
-            &tokens,
-            format!("{token},e2e-admin,e2e-admin,\"system:masters\"\n"),
-        )
-        .unwrap();
-        let started = Instant::now();
-        // From here on the drop guard owns whatever start.sh leaves running.
-        let mut guard = KubeApiserver {
-            dir: dir.to_path_buf(),
-            url: String::new(),
-            admin: Client::new(),
-        };
-        let output = Command::new(kapi_tools().join("start.sh"))
-            .arg(dir)
-            .args(flags)
-            .arg(format!("--token-auth-file={}", tokens.display()))
-            .output()
-            .expect("run start.sh");
-        assert!(
-            output.status.success(),
-            "start.sh failed ({}):\n{}\n{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        eprintln!("    kube-apiserver ready in {:.1?}", started.elapsed());
-        let env = std::fs::read_to_string(dir.join("env")).expect("start.sh writes DIR/env");
-        guard.url = env
-            .lines()
-            .find_map(|l| l.strip_prefix("export KAPI_URL="))
-            .expect("KAPI_URL in DIR/env")
-            .to_string();
+        let server = KubeApiServer::start_in(dir, flags, &[]);
         let mut headers = HeaderMap::new();
         headers.insert(
             "Authorization",
-            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+            HeaderValue::from_str(&format!("Bearer {}", server.token)).unwrap(),
         );
-        let ca = std::fs::read(dir.join("ca.crt")).unwrap();
-        guard.admin = Client::builder()
+        let admin = Client::builder()
             .use_rustls_tls()
-            .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+            .add_root_certificate(reqwest::Certificate::from_pem(&server.ca_pem).unwrap())
             .default_headers(headers)
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
-        guard
+        KubeApiserver {
+            url: server.url.clone(),
+            server,
+            admin,
+        }
     }
 
     /// The last lines of kube-apiserver's log, for failure messages.
     fn log_tail(&self, lines: usize) -> String {
-        let log = std::fs::read_to_string(self.dir.join("apiserver.log")).unwrap_or_default();
-        let all: Vec<&str> = log.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
+        self.server.log_tail(lines)
     }
 
     /// A request as the admin (system:masters): the status code and the body.
@@ -142,14 +97,6 @@ impl KubeApiserver {
             .send()
             .unwrap_or_else(|e| panic!("GET {path} as {user}: {e}"));
         response.status().as_u16()
-    }
-}
-
-impl Drop for KubeApiserver {
-    fn drop(&mut self) {
-        let _ = Command::new(kapi_tools().join("stop.sh"))
-            .arg(&self.dir)
-            .output();
     }
 }
 
@@ -228,17 +175,9 @@ fn logged_allow(server: &Server, user: &str, (kind, binding): (&str, &str)) -> b
 
 #[test]
 fn scopegate_decides_inside_a_real_kube_apiserver() {
-    if std::env::var("SCOPEGATE_KAPI").as_deref() == Ok("0") {
-        eprintln!(
-            "SKIPPED: SCOPEGATE_KAPI=0, so the end-to-end test against a real kube-apiserver does not run"
-        );
+    if kube_apiserver_disabled("the webhook end-to-end test") {
         return;
     }
-    assert!(
-        kapi_tools().join("start.sh").is_file(),
-        "no kube-apiserver tools at {} (set SCOPEGATE_KAPI_TOOLS, or SCOPEGATE_KAPI=0 to skip this test)",
-        kapi_tools().display()
-    );
     let started = Instant::now();
     // Dropped last: everything below is stopped before its files go.
     let scratch = ScratchDir::new("kapi");

@@ -1,0 +1,1 @@
+../../../shared/tools/kube-apiserver/stop.sh
