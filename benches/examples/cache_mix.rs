@@ -10,6 +10,9 @@
 //! worst case for LRU and TinyLFU once the working set exceeds the capacity); `skewed`
 //! draws them with a Zipf-like skew (a few subjects and requests are most of the traffic, as
 //! in real clusters).
+//!
+//! "L1 only" is what `scopegate serve` runs by default; "L1 + L2" is
+//! `EngineConfig::default()`, every tier on.
 
 use scopegate_benches::{GeneratedPolicy, PolicySize};
 use scopegate_core::{Engine, EngineConfig, Policy, PolicyOptions};
@@ -46,7 +49,7 @@ fn main() {
     let configs = [
         ("uncached", EngineConfig::uncached()),
         (
-            "L1 only",
+            "L1 only (webhook)",
             EngineConfig {
                 subject_cache: None,
                 ..EngineConfig::default()
@@ -59,7 +62,7 @@ fn main() {
                 ..EngineConfig::default()
             },
         ),
-        ("L1 + L2 (default)", EngineConfig::default()),
+        ("L1 + L2 (library)", EngineConfig::default()),
     ];
     println!(
         "{size} bindings, {distinct} distinct requests, {} pattern, {} decisions",
@@ -94,10 +97,12 @@ fn main() {
             }
         };
         println!(
-            "{name:>20}: {:>6.2} µs/decision  (L1 hit {:>5.1}%, L2 hit {:>5.1}%, allowed {allowed})",
+            "{name:>20}: {:>6.2} µs/decision  (L1 hit {:>5.1}%, L2 hit {:>5.1}%, evicted {} / {}, allowed {allowed})",
             Duration::from_secs_f64(per).as_secs_f64() * 1e6,
             rate(s.decision_hits, s.decision_misses),
-            rate(s.subject_hits, s.subject_misses)
+            rate(s.subject_hits, s.subject_misses),
+            s.decision_evictions,
+            s.subject_evictions
         );
     }
 }

@@ -1,12 +1,23 @@
 //! SubjectAccessReview, the webhook's wire format (`authorization.k8s.io/v1` and `v1beta1`):
 //! decoding a review into a [`Request`], and filling in its `status` from a [`Decision`].
 //! Shared by `scopegate check` and the webhook so both answer byte for byte alike.
+//!
+//! A body is read once: one pass over the top-level object keeps `apiVersion`, `kind` and
+//! every other member (`metadata`, `spec`, anything unknown) as raw JSON text, without
+//! building a tree; the spec's text is then decoded into the typed wire structs. The answer
+//! writes the kept members back verbatim, so it carries the request exactly as it came,
+//! without a `serde_json::Value` being built, cloned or walked on the way.
 
 use crate::decision::Decision;
 use crate::request::{Action, NonResourceAttributes, Request, ResourceAttributes};
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// The `authorization.k8s.io` versions understood.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -47,14 +58,78 @@ pub struct Review {
     pub version: ReviewVersion,
     /// The request it asks about.
     pub request: Request,
-    original: Value,
+    /// Every top-level member but `status`, in the order received, as raw JSON text.
+    members: Vec<(String, Box<RawValue>)>,
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct WireReview {
-    #[serde(default)]
-    spec: Option<WireSpec>,
+/// The top level of a review, read in one pass: every member as raw JSON text, `status`
+/// skipped (an answer replaces it), a repeated member remembered so that it can be refused.
+struct Envelope<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+    repeated: Option<String>,
+}
+
+impl<'a> Envelope<'a> {
+    fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.members
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| *value)
+    }
+}
+
+/// A member name: borrowed from the body unless it has escapes.
+struct MemberName<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = MemberName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(v.to_string())))
+            }
+        }
+        deserializer.deserialize_str(NameVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for Envelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EnvelopeVisitor;
+        impl<'de> Visitor<'de> for EnvelopeVisitor {
+            type Value = Envelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object (a SubjectAccessReview)")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut envelope = Envelope {
+                    members: Vec::with_capacity(4),
+                    repeated: None,
+                };
+                while let Some(MemberName(name)) = map.next_key()? {
+                    if name == "status" {
+                        map.next_value::<IgnoredAny>()?;
+                        continue;
+                    }
+                    let value: &'de RawValue = map.next_value()?;
+                    if envelope.repeated.is_none() && envelope.get(&name).is_some() {
+                        envelope.repeated = Some(name.into_owned());
+                        continue;
+                    }
+                    envelope.members.push((name, value));
+                }
+                Ok(envelope)
+            }
+        }
+        deserializer.deserialize_map(EnvelopeVisitor)
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -135,21 +210,26 @@ struct WireNonResourceAttributes {
 
 /// Decodes a SubjectAccessReview from JSON bytes.
 pub fn decode(body: &[u8]) -> Result<Review, ReviewError> {
-    let original: Value =
-        serde_json::from_slice(body).map_err(|e| ReviewError::InvalidJson(e.to_string()))?;
-    decode_value(original)
-}
-
-/// Decodes a SubjectAccessReview already parsed as JSON.
-pub fn decode_value(original: Value) -> Result<Review, ReviewError> {
-    let Some(object) = original.as_object() else {
-        return Err(invalid(
-            ".",
-            "expected a JSON object (a SubjectAccessReview)",
-        ));
+    let envelope: Envelope<'_> = match serde_json::from_slice(body) {
+        Ok(envelope) => envelope,
+        // Well-formed JSON of the wrong type (an array, a string, a number, null).
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(invalid(
+                ".",
+                "expected a JSON object (a SubjectAccessReview)",
+            ));
+        }
+        Err(e) => return Err(ReviewError::InvalidJson(e.to_string())),
     };
-    let text = |key: &str| object.get(key).and_then(Value::as_str);
-    let version = match text("apiVersion") {
+    if let Some(name) = &envelope.repeated {
+        return Err(invalid(name, "is given more than once"));
+    }
+    let text = |key: &str| {
+        envelope
+            .get(key)
+            .and_then(|raw| serde_json::from_str::<Cow<'_, str>>(raw.get()).ok())
+    };
+    let version = match text("apiVersion").as_deref() {
         Some("authorization.k8s.io/v1") => ReviewVersion::V1,
         Some("authorization.k8s.io/v1beta1") => ReviewVersion::V1Beta1,
         Some(other) => {
@@ -162,7 +242,7 @@ pub fn decode_value(original: Value) -> Result<Review, ReviewError> {
         }
         None => return Err(invalid("apiVersion", "is required")),
     };
-    match text("kind") {
+    match text("kind").as_deref() {
         Some("SubjectAccessReview") => {}
         Some(other) => {
             return Err(invalid(
@@ -172,11 +252,44 @@ pub fn decode_value(original: Value) -> Result<Review, ReviewError> {
         }
         None => return Err(invalid("kind", "is required")),
     }
-    let wire: WireReview = serde_path_to_error::deserialize(&original).map_err(|e| {
+    let spec = envelope
+        .get("spec")
+        .filter(|raw| raw.get() != "null")
+        .ok_or_else(|| invalid("spec", "is required"))?;
+    let mut spec_reader = serde_json::Deserializer::from_str(spec.get());
+    let spec: WireSpec = serde_path_to_error::deserialize(&mut spec_reader).map_err(|e| {
         let path = e.path().to_string();
-        invalid(&path, e.into_inner().to_string())
+        let field = if path == "." {
+            "spec".to_string()
+        } else {
+            format!("spec.{path}")
+        };
+        invalid(&field, e.into_inner().to_string())
     })?;
-    let spec = wire.spec.ok_or_else(|| invalid("spec", "is required"))?;
+    let request = request_from(version, spec)?;
+    let members = envelope
+        .members
+        .into_iter()
+        .map(|(name, raw)| (name.into_owned(), raw.to_owned()))
+        .collect();
+    Ok(Review {
+        version,
+        request,
+        members,
+    })
+}
+
+/// Decodes a SubjectAccessReview already parsed as JSON (serializes it and decodes the
+/// text: the webhook decodes bytes with [`decode`], which builds no tree).
+pub fn decode_value(original: Value) -> Result<Review, ReviewError> {
+    let body =
+        serde_json::to_vec(&original).map_err(|e| ReviewError::InvalidJson(e.to_string()))?;
+    decode(&body)
+}
+
+/// The request a decoded spec asks about, refused if it names no subject or not exactly one
+/// kind of attributes.
+fn request_from(version: ReviewVersion, spec: WireSpec) -> Result<Request, ReviewError> {
     let user = spec.user.unwrap_or_default();
     let groups = match version {
         ReviewVersion::V1 => spec.groups,
@@ -222,17 +335,12 @@ pub fn decode_value(original: Value) -> Result<Review, ReviewError> {
         .into_iter()
         .map(|(k, v)| (k, v.unwrap_or_default()))
         .collect();
-    let request = Request {
+    Ok(Request {
         user,
         groups,
         uid: spec.uid.unwrap_or_default(),
         extra,
         action,
-    };
-    Ok(Review {
-        version,
-        request,
-        original,
     })
 }
 
@@ -271,15 +379,38 @@ impl ReviewStatus {
 }
 
 impl Review {
-    /// The review as it came in, with `status` set: what the webhook returns.
-    pub fn answer(&self, status: &ReviewStatus) -> Value {
-        let mut answer = self.original.clone();
-        if let Some(object) = answer.as_object_mut() {
-            let status = serde_json::to_value(status)
-                .unwrap_or_else(|_| serde_json::json!({"allowed": false}));
-            object.insert("status".to_string(), status);
+    /// The review as it came in, with `status` set: what the webhook returns, ready to
+    /// serialize (the members of the request are written back as they were received).
+    pub fn reply<'r>(&'r self, status: &'r ReviewStatus) -> Reply<'r> {
+        Reply {
+            review: self,
+            status,
         }
-        answer
+    }
+
+    /// The same answer as [`Review::reply`], as a JSON value (for callers that look into it;
+    /// the webhook serializes the reply directly).
+    pub fn answer(&self, status: &ReviewStatus) -> Value {
+        serde_json::to_value(self.reply(status))
+            .unwrap_or_else(|_| serde_json::json!({"status": {"allowed": false}}))
+    }
+}
+
+/// An answered review: every member of the request but `status` verbatim, then the status.
+#[derive(Clone, Copy, Debug)]
+pub struct Reply<'r> {
+    review: &'r Review,
+    status: &'r ReviewStatus,
+}
+
+impl Serialize for Reply<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.review.members.len() + 1))?;
+        for (name, raw) in &self.review.members {
+            map.serialize_entry(name, raw)?;
+        }
+        map.serialize_entry("status", self.status)?;
+        map.end()
     }
 }
 

@@ -169,7 +169,8 @@ async fn authorize(
             ReviewStatus::from_error(not_loaded.to_string())
         }
     };
-    Ok(Json(review.answer(&status)).into_response())
+    // The reply writes the request's members back as received: no JSON tree is built.
+    Ok(Json(review.reply(&status)).into_response())
 }
 
 async fn explain(

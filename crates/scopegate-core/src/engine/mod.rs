@@ -2,40 +2,52 @@
 //!
 //! - L1, decisions: a bounded, expiring cache of recent decisions, keyed by the whole request.
 //! - L2, compiled subjects: per subject (user plus groups), every grant that can apply,
-//!   filed by scope, compiled at the subject's first request and evicted least recently used.
+//!   filed by scope, compiled at the subject's first request.
 //! - L3, the policy snapshot: the source of truth every tier is derived from.
+//!
+//! A request is hashed once (`key.rs`: one pass gives the L2 key, then the L1 key); an L1 hit
+//! is one shard read lock and one probe (`tiers.rs`, over `quick_cache`), an exact comparison
+//! of the request with the packed one in the entry, and a coarse clock read for the
+//! time-to-live (`clock.rs`): no allocation, no clone but the decision's own.
 //!
 //! A new snapshot is swapped in atomically; every cached entry carries the generation it was
 //! computed on and is never served for another, so no tier can answer with a revoked
 //! permission once [`Engine::replace`] has returned. The caches are also cleared then, to free
 //! their memory.
 
+mod clock;
+mod key;
 mod stats;
+mod tiers;
 
 pub use stats::{CacheStats, Tier};
 
 use crate::decision::Decision;
 use crate::explain::Explanation;
-use crate::policy::{CompiledSubject, Policy};
+use crate::policy::Policy;
 use crate::request::Request;
 use arc_swap::ArcSwapOption;
+use key::{KeyHasher, RequestHashes};
 use stats::{Counters, bump};
-use std::hash::{BuildHasher, Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
+use tiers::{CachedSubject, DecisionCache, SubjectCache};
 
-/// Sizes of the cache tiers; `None` switches a tier off.
+/// Sizes of the cache tiers; `None` (or a size of 0) switches a tier off.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EngineConfig {
-    /// L1: at most this many decisions, each kept at most this long.
+    /// L1: at most this many decisions (approximately: the bound is kept per shard), each
+    /// kept at most this long (to the coarse clock's tick, a few milliseconds).
     pub decision_cache: Option<(u64, Duration)>,
-    /// L2: at most this many compiled subjects.
+    /// L2: at most this many compiled subjects (approximately, as L1).
     pub subject_cache: Option<u64>,
 }
 
 impl Default for EngineConfig {
     /// 10,000 decisions for 300 s (the seed's `authorization.cacheSize`/`cacheTTL`) and
-    /// 10,000 compiled subjects.
+    /// 10,000 compiled subjects: every tier on. (`scopegate serve` leaves L2 off unless
+    /// given a size: on today's index a compiled subject decides no faster than the
+    /// snapshot, so L2 only adds work; see BENCHMARKS.md.)
     fn default() -> Self {
         EngineConfig {
             decision_cache: Some((10_000, Duration::from_secs(300))),
@@ -79,37 +91,12 @@ pub struct Answer {
 #[error("no policy is loaded yet")]
 pub struct NotLoaded;
 
-/// An L1 entry: the decision and exactly what it depends on (uid and extra do not count).
-struct CachedDecision {
-    generation: u64,
-    user: String,
-    groups: Vec<String>,
-    action: crate::request::Action,
-    decision: Decision,
-}
-
-impl CachedDecision {
-    fn answers(&self, generation: u64, request: &Request) -> bool {
-        self.generation == generation
-            && self.user == request.user
-            && self.groups == request.groups
-            && self.action == request.action
-    }
-}
-
-struct CachedSubject {
-    generation: u64,
-    subject: CompiledSubject,
-}
-
-type RequestHasher = foldhash::fast::RandomState;
-
 /// The tiered decision engine over a replaceable policy snapshot.
 pub struct Engine {
     current: ArcSwapOption<Snapshot>,
-    decisions: Option<moka::sync::Cache<u64, Arc<CachedDecision>, foldhash::fast::RandomState>>,
-    subjects: Option<moka::sync::Cache<u64, Arc<CachedSubject>, foldhash::fast::RandomState>>,
-    hasher: RequestHasher,
+    decisions: Option<DecisionCache>,
+    subjects: Option<SubjectCache>,
+    hasher: KeyHasher,
     counters: Arc<Counters>,
     replace_lock: std::sync::Mutex<()>,
 }
@@ -127,27 +114,19 @@ impl Engine {
     /// [`Engine::replace`] is called.
     pub fn new(config: &EngineConfig) -> Self {
         let counters = Arc::new(Counters::default());
-        let decisions = config.decision_cache.map(|(capacity, ttl)| {
-            let c = Arc::clone(&counters);
-            moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .time_to_live(ttl)
-                .eviction_listener(move |_, _, _| bump(&c.decision_evictions))
-                .build_with_hasher(foldhash::fast::RandomState::default())
-        });
-        let subjects = config.subject_cache.map(|capacity| {
-            let c = Arc::clone(&counters);
-            moka::sync::Cache::builder()
-                .max_capacity(capacity)
-                .eviction_policy(moka::policy::EvictionPolicy::lru())
-                .eviction_listener(move |_, _, _| bump(&c.subject_evictions))
-                .build_with_hasher(foldhash::fast::RandomState::default())
-        });
+        let decisions = config
+            .decision_cache
+            .filter(|(capacity, _)| *capacity > 0)
+            .map(|(capacity, ttl)| DecisionCache::new(capacity, ttl, &counters));
+        let subjects = config
+            .subject_cache
+            .filter(|capacity| *capacity > 0)
+            .map(|capacity| SubjectCache::new(capacity, &counters));
         Engine {
             current: ArcSwapOption::empty(),
             decisions,
             subjects,
-            hasher: RequestHasher::default(),
+            hasher: KeyHasher::default(),
             counters,
             replace_lock: std::sync::Mutex::new(()),
         }
@@ -171,10 +150,10 @@ impl Engine {
             generation,
         })));
         if let Some(cache) = &self.decisions {
-            cache.invalidate_all();
+            cache.clear();
         }
         if let Some(cache) = &self.subjects {
-            cache.invalidate_all();
+            cache.clear();
         }
         generation
     }
@@ -194,30 +173,28 @@ impl Engine {
         let guard = self.current.load();
         let snapshot = guard.as_ref().ok_or(NotLoaded)?;
         let generation = snapshot.generation;
-        let key = self.decisions.as_ref().map(|_| self.request_key(request));
-        if let (Some(cache), Some(key)) = (&self.decisions, key) {
-            match cache.get(&key) {
-                Some(hit) if hit.answers(generation, request) => {
-                    bump(&self.counters.decision_hits);
-                    return Ok(Answer {
-                        decision: hit.decision.clone(),
-                        tier: Tier::DecisionCache,
-                        generation,
-                    });
-                }
-                _ => bump(&self.counters.decision_misses),
-            }
-        }
-        let (decision, tier) = self.decide_uncached_l1(snapshot, request);
-        if let (Some(cache), Some(key)) = (&self.decisions, key) {
-            let entry = CachedDecision {
+        if self.decisions.is_none() && self.subjects.is_none() {
+            return Ok(Answer {
+                decision: snapshot.policy.decide(request),
+                tier: Tier::Policy,
                 generation,
-                user: request.user.clone(),
-                groups: request.groups.clone(),
-                action: request.action.clone(),
-                decision: decision.clone(),
-            };
-            cache.insert(key, Arc::new(entry));
+            });
+        }
+        let hashes = RequestHashes::of(request, &self.hasher);
+        if let Some(cache) = &self.decisions {
+            if let Some(decision) = cache.get(hashes.request, request, generation) {
+                bump(&self.counters.decision_hits);
+                return Ok(Answer {
+                    decision,
+                    tier: Tier::DecisionCache,
+                    generation,
+                });
+            }
+            bump(&self.counters.decision_misses);
+        }
+        let (decision, tier) = self.decide_below_l1(snapshot, request, hashes.subject);
+        if let Some(cache) = &self.decisions {
+            cache.insert(hashes.request, request, generation, &decision);
         }
         Ok(Answer {
             decision,
@@ -227,15 +204,16 @@ impl Engine {
     }
 
     /// Decides below L1: with the compiled subject if L2 is on, else on the snapshot.
-    fn decide_uncached_l1(&self, snapshot: &Snapshot, request: &Request) -> (Decision, Tier) {
+    fn decide_below_l1(
+        &self,
+        snapshot: &Snapshot,
+        request: &Request,
+        subject_hash: u64,
+    ) -> (Decision, Tier) {
         let Some(cache) = &self.subjects else {
             return (snapshot.policy.decide(request), Tier::Policy);
         };
-        let key = self.subject_key(&request.user, &request.groups);
-        if let Some(hit) = cache.get(&key)
-            && hit.generation == snapshot.generation
-            && hit.subject.is_for(request)
-        {
+        if let Some(hit) = cache.get(subject_hash, request, snapshot.generation) {
             bump(&self.counters.subject_hits);
             return (
                 snapshot.policy.decide_compiled(&hit.subject, request),
@@ -248,7 +226,7 @@ impl Engine {
             .compile_subject(&request.user, &request.groups);
         let decision = snapshot.policy.decide_compiled(&subject, request);
         cache.insert(
-            key,
+            subject_hash,
             Arc::new(CachedSubject {
                 generation: snapshot.generation,
                 subject,
@@ -268,29 +246,11 @@ impl Engine {
 
     /// Hits, misses, sizes and evictions of the tiers.
     pub fn cache_stats(&self) -> CacheStats {
-        let decision_entries = self
-            .decisions
-            .as_ref()
-            .map_or(0, moka::sync::Cache::entry_count);
-        let subject_entries = self
-            .subjects
-            .as_ref()
-            .map_or(0, moka::sync::Cache::entry_count);
+        let decision_entries = self.decisions.as_ref().map_or(0, DecisionCache::len);
+        let subject_entries = self.subjects.as_ref().map_or(0, SubjectCache::len);
         self.counters.read(decision_entries, subject_entries)
     }
-
-    fn request_key(&self, request: &Request) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        request.user.hash(&mut h);
-        request.groups.hash(&mut h);
-        request.action.hash(&mut h);
-        h.finish()
-    }
-
-    fn subject_key(&self, user: &str, groups: &[String]) -> u64 {
-        let mut h = self.hasher.build_hasher();
-        user.hash(&mut h);
-        groups.hash(&mut h);
-        h.finish()
-    }
 }
+
+#[cfg(test)]
+mod tests;

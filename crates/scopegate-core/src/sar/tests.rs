@@ -440,3 +440,58 @@ fn a_status_sent_in_the_request_is_replaced_not_merged() {
     assert!(!status.contains_key("denied"));
     assert_ne!(status["reason"], json!("forged"));
 }
+
+// ---- one pass: the reply echoes the request verbatim ----
+
+#[test]
+fn the_reply_writes_the_request_members_back_verbatim() {
+    let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","metadata":{"creationTimestamp":null},"spec":{"user":"alice","uid":"\u0041","resourceAttributes":{"verb":"get","resource":"pods","futureField":[1,2.50]}},"status":{"allowed":true}}"#;
+    let review = decode(body).unwrap();
+    let reply =
+        serde_json::to_string(&review.reply(&ReviewStatus::from_decision(&Decision::NoOpinion)))
+            .unwrap();
+    let expected_prefix = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","metadata":{"creationTimestamp":null},"spec":{"user":"alice","uid":"\u0041","resourceAttributes":{"verb":"get","resource":"pods","futureField":[1,2.50]}},"status":{"allowed":false,"#;
+    assert!(reply.starts_with(expected_prefix), "{reply}");
+    assert_eq!(review.request.uid, "A");
+}
+
+#[test]
+fn reply_and_answer_say_the_same() {
+    let review = decode_json(&v1(json!({
+        "user": "alice", "groups": ["dev"], "resourceAttributes": {"verb": "get", "resource": "pods"}
+    })))
+    .unwrap();
+    let status = ReviewStatus::from_decision(&an_allow());
+    let from_reply: Value =
+        serde_json::from_slice(&serde_json::to_vec(&review.reply(&status)).unwrap()).unwrap();
+    assert_eq!(from_reply, review.answer(&status));
+}
+
+#[test]
+fn a_member_given_twice_is_refused_naming_it() {
+    let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","nonResourceAttributes":{"path":"/","verb":"get"}},"spec":{"user":"root","nonResourceAttributes":{"path":"/","verb":"get"}}}"#;
+    assert_eq!(field_of(decode(body)), "spec");
+    let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","user":"root","nonResourceAttributes":{"path":"/","verb":"get"}}}"#;
+    assert!(field_of(decode(body)).starts_with("spec"));
+}
+
+#[test]
+fn escaped_member_names_are_understood() {
+    let body = br#"{"api\u0056ersion":"authorization.k8s.io\/v1","kind":"SubjectAccessReview","spec":{"user":"alice","nonResourceAttributes":{"path":"/","verb":"get"}}}"#;
+    let review = decode(body).unwrap();
+    assert_eq!(review.version, ReviewVersion::V1);
+}
+
+#[test]
+fn trailing_garbage_after_the_review_is_invalid_json() {
+    let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"alice","nonResourceAttributes":{"path":"/","verb":"get"}}} x"#;
+    assert!(matches!(decode(body), Err(ReviewError::InvalidJson(_))));
+}
+
+#[test]
+fn decode_value_decodes_as_decode_does() {
+    let value =
+        v1(json!({"user": "alice", "nonResourceAttributes": {"path": "/metrics", "verb": "get"}}));
+    let review = decode_value(value.clone()).unwrap();
+    assert_eq!(review.request, decode_json(&value).unwrap().request);
+}
