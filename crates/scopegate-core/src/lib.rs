@@ -40,12 +40,14 @@ pub mod policy;
 pub mod rbac;
 pub mod request;
 pub mod sar;
+pub mod store;
 pub mod topology;
 
 pub use decision::{Allowed, Decision};
 pub use diagnostics::{Diagnostic, Severity};
 pub use engine::{Answer, Engine, EngineConfig, Tier};
 pub use explain::Explanation;
-pub use objects::{ObjectKind, ObjectRef, PolicyObjects, Source};
+pub use objects::{ObjectKind, ObjectRef, PolicyObject, PolicyObjects, Source};
 pub use policy::{InvalidPolicy, Policy, PolicyOptions};
 pub use request::{Action, NonResourceAttributes, Request, ResourceAttributes, SubjectInfo};
+pub use store::{Change, ChangeEffect, Origin, PolicyStore};

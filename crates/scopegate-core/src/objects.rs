@@ -4,6 +4,7 @@
 use crate::model::{Cluster, IamRole, IamRoleBinding, NodeGroup, RoleTemplate, Workspace};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -261,6 +262,64 @@ impl PolicyObjects {
         self.sources.extend(other.sources);
     }
 
+    /// Adds one object (without a source) to this set, after the others of its kind.
+    pub fn push(&mut self, object: PolicyObject) {
+        match object {
+            PolicyObject::RoleTemplate(o) => self.role_templates.push(o),
+            PolicyObject::IamRole(o) => self.iam_roles.push(o),
+            PolicyObject::IamRoleBinding(o) => self.iam_role_bindings.push(o),
+            PolicyObject::Cluster(o) => self.clusters.push(o),
+            PolicyObject::Workspace(o) => self.workspaces.push(o),
+            PolicyObject::NodeGroup(o) => self.node_groups.push(o),
+            PolicyObject::Role(o) => self.roles.push(o),
+            PolicyObject::ClusterRole(o) => self.cluster_roles.push(o),
+            PolicyObject::RoleBinding(o) => self.role_bindings.push(o),
+            PolicyObject::ClusterRoleBinding(o) => self.cluster_role_bindings.push(o),
+            PolicyObject::Namespace(o) => self.namespaces.push(o),
+            PolicyObject::Node(o) => self.nodes.push(o),
+        }
+    }
+
+    /// Every object, kind by kind in [`ObjectKind::ALL`] order and in order within a kind
+    /// (the order [`crate::Policy::compile`] resolves duplicates by). Sources are dropped.
+    pub fn into_objects(self) -> impl Iterator<Item = PolicyObject> {
+        let PolicyObjects {
+            role_templates,
+            iam_roles,
+            iam_role_bindings,
+            clusters,
+            workspaces,
+            node_groups,
+            roles,
+            cluster_roles,
+            role_bindings,
+            cluster_role_bindings,
+            namespaces,
+            nodes,
+            sources: _,
+        } = self;
+        let iter = role_templates.into_iter().map(PolicyObject::RoleTemplate);
+        let iter = iter.chain(iam_roles.into_iter().map(PolicyObject::IamRole));
+        let iter = iter.chain(
+            iam_role_bindings
+                .into_iter()
+                .map(PolicyObject::IamRoleBinding),
+        );
+        let iter = iter.chain(clusters.into_iter().map(PolicyObject::Cluster));
+        let iter = iter.chain(workspaces.into_iter().map(PolicyObject::Workspace));
+        let iter = iter.chain(node_groups.into_iter().map(PolicyObject::NodeGroup));
+        let iter = iter.chain(roles.into_iter().map(PolicyObject::Role));
+        let iter = iter.chain(cluster_roles.into_iter().map(PolicyObject::ClusterRole));
+        let iter = iter.chain(role_bindings.into_iter().map(PolicyObject::RoleBinding));
+        let iter = iter.chain(
+            cluster_role_bindings
+                .into_iter()
+                .map(PolicyObject::ClusterRoleBinding),
+        );
+        let iter = iter.chain(namespaces.into_iter().map(PolicyObject::Namespace));
+        iter.chain(nodes.into_iter().map(PolicyObject::Node))
+    }
+
     /// Every object as one `kind: List` document (what [`crate::load`] reads back), for
     /// keeping a last-known-good copy of a policy on disk.
     pub fn to_list(&self) -> Result<serde_json::Value, serde_json::Error> {
@@ -303,5 +362,162 @@ impl PolicyObjects {
             .iter()
             .try_for_each(|o| serde_json::to_value(o).map(&mut push))?;
         Ok(serde_json::json!({ "apiVersion": "v1", "kind": "List", "items": items }))
+    }
+}
+
+/// One Kubernetes-shaped object of any kind the policy is built from: what a watch event or
+/// a re-list carries into a [`crate::store::PolicyStore`].
+///
+/// Variants hold their object by value, as a watch event delivers it (the Kubernetes types
+/// differ a lot in size); the store keeps each object behind an `Arc`.
+#[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum PolicyObject {
+    /// A RoleTemplate.
+    RoleTemplate(RoleTemplate),
+    /// An IAMRole.
+    IamRole(IamRole),
+    /// An IAMRoleBinding.
+    IamRoleBinding(IamRoleBinding),
+    /// A Cluster.
+    Cluster(Cluster),
+    /// A Workspace.
+    Workspace(Workspace),
+    /// A NodeGroup.
+    NodeGroup(NodeGroup),
+    /// A native Role.
+    Role(Role),
+    /// A native ClusterRole.
+    ClusterRole(ClusterRole),
+    /// A native RoleBinding.
+    RoleBinding(RoleBinding),
+    /// A native ClusterRoleBinding.
+    ClusterRoleBinding(ClusterRoleBinding),
+    /// A Namespace (read for its workspace label).
+    Namespace(Namespace),
+    /// A Node (read for its node group label).
+    Node(Node),
+}
+
+/// Equality of two objects of one kind, whatever derives it: the custom resources' root
+/// types do not derive `PartialEq`, so they are compared field by field.
+pub(crate) trait SameObject {
+    /// Whether `self` and `other` are the same object, field for field.
+    fn same_object(&self, other: &Self) -> bool;
+}
+
+macro_rules! same_by_fields {
+    ($($t:ty),*) => {$(
+        impl SameObject for $t {
+            fn same_object(&self, other: &Self) -> bool {
+                self.metadata == other.metadata && self.spec == other.spec && self.status == other.status
+            }
+        }
+    )*};
+}
+
+macro_rules! same_by_eq {
+    ($($t:ty),*) => {$(
+        impl SameObject for $t {
+            fn same_object(&self, other: &Self) -> bool {
+                self == other
+            }
+        }
+    )*};
+}
+
+same_by_fields!(
+    RoleTemplate,
+    IamRole,
+    IamRoleBinding,
+    Cluster,
+    Workspace,
+    NodeGroup
+);
+same_by_eq!(
+    Role,
+    ClusterRole,
+    RoleBinding,
+    ClusterRoleBinding,
+    Namespace,
+    Node
+);
+
+impl PartialEq for PolicyObject {
+    fn eq(&self, other: &Self) -> bool {
+        use PolicyObject as P;
+        match (self, other) {
+            (P::RoleTemplate(a), P::RoleTemplate(b)) => a.same_object(b),
+            (P::IamRole(a), P::IamRole(b)) => a.same_object(b),
+            (P::IamRoleBinding(a), P::IamRoleBinding(b)) => a.same_object(b),
+            (P::Cluster(a), P::Cluster(b)) => a.same_object(b),
+            (P::Workspace(a), P::Workspace(b)) => a.same_object(b),
+            (P::NodeGroup(a), P::NodeGroup(b)) => a.same_object(b),
+            (P::Role(a), P::Role(b)) => a.same_object(b),
+            (P::ClusterRole(a), P::ClusterRole(b)) => a.same_object(b),
+            (P::RoleBinding(a), P::RoleBinding(b)) => a.same_object(b),
+            (P::ClusterRoleBinding(a), P::ClusterRoleBinding(b)) => a.same_object(b),
+            (P::Namespace(a), P::Namespace(b)) => a.same_object(b),
+            (P::Node(a), P::Node(b)) => a.same_object(b),
+            _ => false,
+        }
+    }
+}
+
+impl PolicyObject {
+    /// The object's kind.
+    pub fn kind(&self) -> ObjectKind {
+        match self {
+            PolicyObject::RoleTemplate(_) => ObjectKind::RoleTemplate,
+            PolicyObject::IamRole(_) => ObjectKind::IamRole,
+            PolicyObject::IamRoleBinding(_) => ObjectKind::IamRoleBinding,
+            PolicyObject::Cluster(_) => ObjectKind::Cluster,
+            PolicyObject::Workspace(_) => ObjectKind::Workspace,
+            PolicyObject::NodeGroup(_) => ObjectKind::NodeGroup,
+            PolicyObject::Role(_) => ObjectKind::Role,
+            PolicyObject::ClusterRole(_) => ObjectKind::ClusterRole,
+            PolicyObject::RoleBinding(_) => ObjectKind::RoleBinding,
+            PolicyObject::ClusterRoleBinding(_) => ObjectKind::ClusterRoleBinding,
+            PolicyObject::Namespace(_) => ObjectKind::Namespace,
+            PolicyObject::Node(_) => ObjectKind::Node,
+        }
+    }
+
+    /// The object's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            PolicyObject::RoleTemplate(o) => &o.metadata,
+            PolicyObject::IamRole(o) => &o.metadata,
+            PolicyObject::IamRoleBinding(o) => &o.metadata,
+            PolicyObject::Cluster(o) => &o.metadata,
+            PolicyObject::Workspace(o) => &o.metadata,
+            PolicyObject::NodeGroup(o) => &o.metadata,
+            PolicyObject::Role(o) => &o.metadata,
+            PolicyObject::ClusterRole(o) => &o.metadata,
+            PolicyObject::RoleBinding(o) => &o.metadata,
+            PolicyObject::ClusterRoleBinding(o) => &o.metadata,
+            PolicyObject::Namespace(o) => &o.metadata,
+            PolicyObject::Node(o) => &o.metadata,
+        }
+    }
+
+    /// Which object this is, exactly as the compiler names it in diagnostics: kind,
+    /// namespace for namespaced kinds only (a `metadata.namespace` on a cluster-scoped object
+    /// is ignored, as Kubernetes does), name (empty when missing).
+    pub fn object_ref(&self) -> ObjectRef {
+        ObjectRef::of(self.kind(), self.metadata())
+    }
+}
+
+impl ObjectRef {
+    /// The reference of an object of `kind` with metadata `meta` (see
+    /// [`PolicyObject::object_ref`]).
+    pub fn of(kind: ObjectKind, meta: &ObjectMeta) -> ObjectRef {
+        let name = meta.name.clone().unwrap_or_default();
+        if kind.is_namespaced() {
+            ObjectRef::namespaced(kind, meta.namespace.clone().unwrap_or_default(), name)
+        } else {
+            ObjectRef::cluster_scoped(kind, name)
+        }
     }
 }

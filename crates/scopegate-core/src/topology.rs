@@ -2,10 +2,15 @@
 //! to, and which cluster this engine serves. Read from the cluster's own objects' labels.
 
 use crate::model::{NODEGROUP_LABEL, WORKSPACE_LABEL};
+use crate::policy::persistent::PersistentMap;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::sync::Arc;
 /// foldhash instead of std's SipHash: every namespaced and node request looks a name up here.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// Persistent, so that a policy store can relabel one namespace in a new snapshot without
+/// copying the others (see [`PersistentMap`]).
+type NameMap = PersistentMap<Arc<str>, Arc<str>>;
 
 /// The cluster name used when none is configured.
 pub const DEFAULT_CLUSTER_NAME: &str = "default";
@@ -14,8 +19,8 @@ pub const DEFAULT_CLUSTER_NAME: &str = "default";
 #[derive(Clone, Debug)]
 pub struct Topology {
     cluster_name: String,
-    namespace_workspace: HashMap<String, String>,
-    node_group: HashMap<String, String>,
+    namespace_workspace: NameMap,
+    node_group: NameMap,
 }
 
 impl Topology {
@@ -40,6 +45,25 @@ impl Topology {
         }
     }
 
+    /// The topology of `cluster_name` with no namespace and no node yet.
+    pub(crate) fn empty(cluster_name: impl Into<String>) -> Self {
+        Topology {
+            cluster_name: cluster_name.into(),
+            namespace_workspace: NameMap::default(),
+            node_group: NameMap::default(),
+        }
+    }
+
+    /// Sets the workspace of one namespace (`None`: in none).
+    pub(crate) fn set_workspace_of(&mut self, namespace: &str, workspace: Option<&str>) {
+        set(&mut self.namespace_workspace, namespace, workspace);
+    }
+
+    /// Sets the node group of one node (`None`: in none).
+    pub(crate) fn set_node_group_of(&mut self, node: &str, group: Option<&str>) {
+        set(&mut self.node_group, node, group);
+    }
+
     /// The cluster this engine serves.
     pub fn cluster_name(&self) -> &str {
         &self.cluster_name
@@ -47,12 +71,24 @@ impl Topology {
 
     /// The workspace a namespace belongs to, if any.
     pub fn workspace_of(&self, namespace: &str) -> Option<&str> {
-        self.namespace_workspace.get(namespace).map(String::as_str)
+        self.namespace_workspace.get(namespace).map(|w| &**w)
     }
 
     /// The node group a node belongs to, if any.
     pub fn node_group_of(&self, node: &str) -> Option<&str> {
-        self.node_group.get(node).map(String::as_str)
+        self.node_group.get(node).map(|g| &**g)
+    }
+}
+
+fn set(map: &mut NameMap, name: &str, value: Option<&str>) {
+    match value {
+        Some(value) if map.get(name).is_some_and(|v| **v == *value) => {}
+        Some(value) => {
+            map.insert(name.into(), value.into());
+        }
+        None => {
+            map.remove(name);
+        }
     }
 }
 
@@ -61,7 +97,7 @@ impl Topology {
 fn first_label_by_name<'a>(
     objects: impl IntoIterator<Item = &'a ObjectMeta>,
     key: &str,
-) -> HashMap<String, String> {
+) -> NameMap {
     let mut first: HashMap<&str, Option<&str>> = HashMap::default();
     for meta in objects {
         if let Some(name) = meta.name.as_deref() {
@@ -73,6 +109,6 @@ fn first_label_by_name<'a>(
     }
     first
         .into_iter()
-        .filter_map(|(name, label)| Some((name.to_string(), label?.to_string())))
+        .filter_map(|(name, label)| Some((name.into(), label?.into())))
         .collect()
 }

@@ -1,9 +1,10 @@
 //! A compiled policy: an immutable snapshot of every grant, indexed by scope and subject,
 //! that decides requests, explains them and answers UI-permission questions.
 
-mod compile;
+pub(crate) mod compile;
 mod grant;
-mod index;
+pub(crate) mod index;
+pub(crate) mod persistent;
 mod subject;
 
 pub use compile::{EffectiveRole, RoleProblem, effective_rules};
@@ -15,13 +16,16 @@ use crate::decision::{Allowed, Decision};
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::explain::{BindingConsidered, Explanation, RuleAllow, RuleRejection, ScopeVisit};
 use crate::model::Scope;
-use crate::objects::{ObjectKind, PolicyObjects};
+use crate::objects::{ObjectKind, ObjectRef, PolicyObjects};
 use crate::rbac::check_rule;
 use crate::request::{Request, SubjectInfo};
+use crate::store::{Origin, PolicyStore};
 use crate::topology::{DEFAULT_CLUSTER_NAME, Topology};
-use index::ScopeIndex;
+
+use index::{ByBinding, ScopeIndex};
+use persistent::PersistentMap;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How to build a policy.
 #[derive(Clone, Debug)]
@@ -51,39 +55,34 @@ pub struct InvalidPolicy {
 
 /// An immutable, indexed snapshot of a policy. Cheap to share (`Arc<Policy>`); a change is a
 /// new snapshot.
-#[derive(Debug)]
+///
+/// Every part is persistent (see [`crate::store`]): a snapshot taken from a policy store
+/// after a change shares everything the change did not touch with the one before. The
+/// canonical lists ([`Policy::grants`], [`Policy::diagnostics`]) are sorted on first use.
+#[derive(Debug, Clone)]
 pub struct Policy {
-    topology: Topology,
-    grants: Vec<Arc<Grant>>,
-    index: ScopeIndex,
-    diagnostics: Vec<Diagnostic>,
-    counts: BTreeMap<ObjectKind, usize>,
+    pub(crate) topology: Topology,
+    pub(crate) index: ScopeIndex,
+    /// Every grant, by binding.
+    pub(crate) grants: PersistentMap<ByBinding, ()>,
+    /// Every object's problems, by object (objects without any are absent).
+    pub(crate) problems: PersistentMap<Arc<ObjectRef>, Arc<[Diagnostic]>>,
+    pub(crate) counts: Arc<BTreeMap<ObjectKind, usize>>,
+    pub(crate) sorted_grants: OnceLock<Vec<Arc<Grant>>>,
+    pub(crate) sorted_diagnostics: OnceLock<Vec<Diagnostic>>,
 }
 
 impl Policy {
     /// Builds a policy from objects, whatever problems they have: objects with errors grant
     /// nothing, and the problems are in [`Policy::diagnostics`]. For sources that must keep
     /// deciding whatever users write (watches).
+    ///
+    /// This is a [`PolicyStore`] fed `objects` once: there is one compiler, and a store's
+    /// snapshot after any changes equals this on the store's objects.
     pub fn compile(objects: &PolicyObjects, options: &PolicyOptions) -> Policy {
-        let compiled = compile::compile(objects, &options.cluster_name);
-        let mut index = ScopeIndex::default();
-        let grants: Vec<Arc<Grant>> = compiled.grants.into_iter().map(Arc::new).collect();
-        for (ordinal, grant) in grants.iter().enumerate() {
-            // More than u32::MAX bindings cannot be loaded in memory anyway.
-            index.insert(grant, u32::try_from(ordinal).unwrap_or(u32::MAX));
-        }
-        let topology = Topology::new(
-            options.cluster_name.clone(),
-            &objects.namespaces,
-            &objects.nodes,
-        );
-        Policy {
-            topology,
-            grants,
-            index,
-            diagnostics: compiled.diagnostics,
-            counts: objects.counts(),
-        }
+        let mut store = PolicyStore::new(options.clone());
+        store.replace_origin(Origin::Files, objects.clone());
+        store.policy()
     }
 
     /// Builds a policy only if its objects have no errors. For files, where a bad edit must
@@ -94,7 +93,7 @@ impl Policy {
     ) -> Result<Policy, InvalidPolicy> {
         let policy = Policy::compile(objects, options);
         let (errors, warnings): (Vec<_>, Vec<_>) = policy
-            .diagnostics
+            .diagnostics()
             .iter()
             .cloned()
             .partition(|d| d.severity == Severity::Error);
@@ -105,9 +104,20 @@ impl Policy {
         }
     }
 
-    /// Problems found while building, errors and warnings.
+    /// Problems found while building, errors and warnings, by object then field.
     pub fn diagnostics(&self) -> &[Diagnostic] {
-        &self.diagnostics
+        self.sorted_diagnostics.get_or_init(|| {
+            let mut all: Vec<(&Arc<ObjectRef>, &Arc<[Diagnostic]>)> =
+                self.problems.iter().collect();
+            all.sort_by(|a, b| a.0.cmp(b.0));
+            let mut out: Vec<Diagnostic> = all
+                .into_iter()
+                .flat_map(|(_, d)| d.iter().cloned())
+                .collect();
+            // Stable: one object's problems with one field stay in the order found.
+            out.sort_by(|a, b| (&a.object, &a.field).cmp(&(&b.object, &b.field)));
+            out
+        })
     }
 
     /// How many objects of each kind the policy was built from.
@@ -115,9 +125,13 @@ impl Policy {
         &self.counts
     }
 
-    /// Every compiled binding, in canonical order.
+    /// Every compiled binding, in canonical order (by binding).
     pub fn grants(&self) -> &[Arc<Grant>] {
-        &self.grants
+        self.sorted_grants.get_or_init(|| {
+            let mut all: Vec<Arc<Grant>> = self.grants.iter().map(|(g, _)| g.0.clone()).collect();
+            all.sort_by(|a, b| a.binding.cmp(&b.binding));
+            all
+        })
     }
 
     /// Where namespaces and nodes sit, and which cluster this policy serves.
@@ -130,9 +144,9 @@ impl Policy {
     pub fn decide(&self, request: &Request) -> Decision {
         let chain = ScopeChain::for_action(&request.action, &self.topology);
         for step in chain.steps() {
-            if let Some((ordinal, rule_index)) = self.first_allow_at(step, request) {
+            if let Some((grant, rule_index)) = self.first_allow_at(step, request) {
                 return Decision::Allowed(Allowed {
-                    grant: self.grants[ordinal as usize].clone(),
+                    grant: grant.clone(),
                     rule_index,
                 });
             }
@@ -141,18 +155,25 @@ impl Policy {
     }
 
     /// At one step, the first grant in canonical order that allows the request, and its rule.
-    fn first_allow_at(&self, step: &ScopeStep<'_>, request: &Request) -> Option<(u32, usize)> {
+    #[inline]
+    fn first_allow_at(
+        &self,
+        step: &ScopeStep<'_>,
+        request: &Request,
+    ) -> Option<(&Arc<Grant>, usize)> {
         let index = self.index.at(step)?;
-        let mut best: Option<(u32, usize)> = None;
+        let mut best: Option<(&Arc<Grant>, usize)> = None;
         for list in index.candidates(&request.user, &request.groups) {
-            for &ordinal in list {
-                if best.is_some_and(|(b, _)| b <= ordinal) {
+            for grant in list {
+                // Each list is in canonical order: nothing after a grant that sorts after the
+                // best so far can be better. Compared only once something allowed.
+                if let Some((b, _)) = best
+                    && (Arc::ptr_eq(b, grant) || b.binding <= grant.binding)
+                {
                     break;
                 }
-                if let Some(rule) =
-                    self.grants[ordinal as usize].first_allowing_rule(&request.action)
-                {
-                    best = Some((ordinal, rule));
+                if let Some(rule) = grant.first_allowing_rule(&request.action) {
+                    best = Some((grant, rule));
                     break;
                 }
             }
@@ -161,13 +182,18 @@ impl Policy {
     }
 
     /// Every grant at one step that names the user or one of their groups, in canonical order.
-    fn candidates_at(&self, step: &ScopeStep<'_>, user: &str, groups: &[String]) -> Vec<u32> {
+    fn candidates_at(
+        &self,
+        step: &ScopeStep<'_>,
+        user: &str,
+        groups: &[String],
+    ) -> Vec<&Arc<Grant>> {
         let Some(index) = self.index.at(step) else {
             return Vec::new();
         };
-        let mut all: Vec<u32> = index.candidates(user, groups).flatten().copied().collect();
-        all.sort_unstable();
-        all.dedup();
+        let mut all: Vec<&Arc<Grant>> = index.candidates(user, groups).flatten().collect();
+        all.sort_unstable_by(|a, b| a.binding.cmp(&b.binding));
+        all.dedup_by(|a, b| a.binding == b.binding);
         all
     }
 
@@ -175,13 +201,12 @@ impl Policy {
     /// which rule allowed and why the others did not.
     pub fn explain(&self, request: &Request) -> Explanation {
         let chain = ScopeChain::for_action(&request.action, &self.topology);
-        let mut decided: Option<(u32, usize)> = None;
+        let mut decided: Option<(Arc<Grant>, usize)> = None;
         let mut visits = Vec::new();
         for step in chain.steps() {
             let visited = decided.is_none();
             let mut bindings = Vec::new();
-            for ordinal in self.candidates_at(step, &request.user, &request.groups) {
-                let grant = &self.grants[ordinal as usize];
+            for grant in self.candidates_at(step, &request.user, &request.groups) {
                 let mut allowing_rule = None;
                 let mut rejected_rules = Vec::new();
                 for (index, rule) in grant.role.rules.iter().enumerate() {
@@ -198,7 +223,7 @@ impl Policy {
                 }
                 let decides = visited && decided.is_none() && allowing_rule.is_some();
                 if decides {
-                    decided = allowing_rule.as_ref().map(|a| (ordinal, a.index));
+                    decided = allowing_rule.as_ref().map(|a| (grant.clone(), a.index));
                 }
                 bindings.push(BindingConsidered {
                     binding: grant.binding.clone(),
@@ -223,10 +248,7 @@ impl Policy {
             });
         }
         let decision = match decided {
-            Some((ordinal, rule_index)) => Decision::Allowed(Allowed {
-                grant: self.grants[ordinal as usize].clone(),
-                rule_index,
-            }),
+            Some((grant, rule_index)) => Decision::Allowed(Allowed { grant, rule_index }),
             None => Decision::NoOpinion,
         };
         Explanation {
@@ -244,14 +266,8 @@ impl Policy {
         let chain = ScopeChain::for_scope(scope, &self.topology);
         let mut permissions = BTreeSet::new();
         for step in chain.steps() {
-            for ordinal in self.candidates_at(step, &subject.user, &subject.groups) {
-                permissions.extend(
-                    self.grants[ordinal as usize]
-                        .role
-                        .ui_permissions
-                        .iter()
-                        .cloned(),
-                );
+            for grant in self.candidates_at(step, &subject.user, &subject.groups) {
+                permissions.extend(grant.role.ui_permissions.iter().cloned());
             }
         }
         permissions

@@ -2,14 +2,15 @@
 //! (user plus groups), filed by scope, so that deciding any request of that subject costs
 //! one lookup per chain step. The seed's "precomputation at login".
 
-use super::Policy;
+use super::{Grant, Policy};
 use crate::chain::ScopeChain;
 use crate::decision::{Allowed, Decision};
 use crate::model::Scope;
 use crate::request::Request;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-type ScopeMap = hashbrown::HashMap<Scope, Vec<u32>, foldhash::fast::RandomState>;
+type ScopeMap = hashbrown::HashMap<Scope, Vec<Arc<Grant>>, foldhash::fast::RandomState>;
 
 /// The grants of one subject in one policy, by scope, each list in canonical order.
 #[derive(Debug, Clone)]
@@ -35,21 +36,21 @@ impl CompiledSubject {
 impl Policy {
     /// Compiles everything that can apply to `user` with `groups`.
     pub fn compile_subject(&self, user: &str, groups: &[String]) -> CompiledSubject {
-        let mut by_scope: HashMap<&Scope, Vec<u32>> = HashMap::new();
+        let mut by_scope: HashMap<&Scope, Vec<Arc<Grant>>> = HashMap::new();
         for list in self.index.all_scopes.candidates(user, groups) {
-            for &ordinal in list {
+            for grant in list {
                 by_scope
-                    .entry(&self.grants[ordinal as usize].scope)
+                    .entry(&grant.scope)
                     .or_default()
-                    .push(ordinal);
+                    .push(grant.clone());
             }
         }
         let by_scope = by_scope
             .into_iter()
-            .map(|(scope, mut ordinals)| {
-                ordinals.sort_unstable();
-                ordinals.dedup();
-                (scope.clone(), ordinals)
+            .map(|(scope, mut grants)| {
+                grants.sort_unstable_by(|a, b| a.binding.cmp(&b.binding));
+                grants.dedup_by(|a, b| a.binding == b.binding);
+                (scope.clone(), grants)
             })
             .collect();
         CompiledSubject {
@@ -64,11 +65,10 @@ impl Policy {
     pub fn decide_compiled(&self, subject: &CompiledSubject, request: &Request) -> Decision {
         let chain = ScopeChain::for_action(&request.action, &self.topology);
         for step in chain.steps() {
-            let Some(ordinals) = subject.by_scope.get(step) else {
+            let Some(grants) = subject.by_scope.get(step) else {
                 continue;
             };
-            for &ordinal in ordinals {
-                let grant = &self.grants[ordinal as usize];
+            for grant in grants {
                 if let Some(rule_index) = grant.first_allowing_rule(&request.action) {
                     return Decision::Allowed(Allowed {
                         grant: grant.clone(),

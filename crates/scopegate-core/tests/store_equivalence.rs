@@ -1,0 +1,263 @@
+//! The incremental [`PolicyStore`] against a policy compiled afresh.
+//!
+//! Proptest draws three small universes of objects from the reference model's generators
+//! (`common::generators::objects`: few names, so the same object keeps coming back with
+//! other contents, duplicates and dangling references included) and a sequence of changes
+//! taken from them, fed to one store from both origins: single applies (creations and
+//! updates), deletions (of held objects and of absent ones), re-lists of one kind, and whole
+//! origin replacements (with file sources that change from one reload to the next). After
+//! every change, the store's snapshot must equal `Policy::compile(&store.objects())` on
+//! everything it answers: decisions (allowed or not, by which binding and rule, so the
+//! reason too), explanations, UI permissions, compiled subjects, the grants, the object
+//! counts and the diagnostics (same list, same order, same sources).
+//!
+//! `Policy::compile` is itself checked against an independent reference in
+//! `reference_model.rs`; this test shows that no sequence of changes leads the store
+//! anywhere else.
+
+mod common;
+
+use common::generators::{objects, request, scope_pick, subject_info};
+use proptest::prelude::*;
+use proptest::test_runner::RngAlgorithm;
+use scopegate_core::model::Scope;
+use scopegate_core::store::{Change, Origin, PolicyStore};
+use scopegate_core::{
+    ObjectKind, Policy, PolicyObject, PolicyObjects, PolicyOptions, Request, Source, SubjectInfo,
+};
+use std::path::PathBuf;
+
+/// One change to the store, its objects picked by index from the universes.
+#[derive(Clone, Debug)]
+enum Op {
+    /// Apply the `pick`-th object of kind `kind` of universe `universe`.
+    Apply {
+        origin: Origin,
+        universe: usize,
+        kind: usize,
+        pick: usize,
+    },
+    /// Delete the `pick`-th object of kind `kind` the store holds (or, when `absent`, of a
+    /// universe, held or not).
+    Delete {
+        origin: Origin,
+        kind: usize,
+        pick: usize,
+        absent: bool,
+    },
+    /// Re-list one kind from one origin with a universe's objects of that kind.
+    ReplaceKind {
+        origin: Origin,
+        universe: usize,
+        kind: usize,
+    },
+    /// Replace everything from one origin with a universe (with sources for Files).
+    ReplaceOrigin { origin: Origin, universe: usize },
+}
+
+fn origin() -> impl Strategy<Value = Origin> {
+    prop_oneof![3 => Just(Origin::Cluster), 1 => Just(Origin::Files)]
+}
+
+/// A kind, uniformly: the few templates, scopes and namespaces change as often as the many
+/// bindings.
+fn kind() -> impl Strategy<Value = usize> {
+    0..ObjectKind::ALL.len()
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        8 => (origin(), 0..3usize, kind(), 0..1000usize)
+            .prop_map(|(origin, universe, kind, pick)| Op::Apply { origin, universe, kind, pick }),
+        4 => (origin(), kind(), 0..1000usize, prop::bool::weighted(0.2))
+            .prop_map(|(origin, kind, pick, absent)| Op::Delete { origin, kind, pick, absent }),
+        2 => (origin(), 0..3usize, 0..ObjectKind::ALL.len())
+            .prop_map(|(origin, universe, kind)| Op::ReplaceKind { origin, universe, kind }),
+        1 => (origin(), 0..3usize)
+            .prop_map(|(origin, universe)| Op::ReplaceOrigin { origin, universe }),
+    ]
+}
+
+/// A UI-permission question.
+fn ui_query() -> impl Strategy<Value = (SubjectInfo, Scope)> {
+    (subject_info(), scope_pick()).prop_filter_map("a valid scope", |(who, pick)| {
+        Scope::from_spec(&pick.spec(pick.kind))
+            .ok()
+            .map(|scope| (who, scope))
+    })
+}
+
+#[derive(Clone, Debug)]
+struct Case {
+    universes: Vec<PolicyObjects>,
+    ops: Vec<Op>,
+    requests: Vec<Request>,
+    ui_queries: Vec<(SubjectInfo, Scope)>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        prop::collection::vec(objects(), 3),
+        prop::collection::vec(op(), 1..16),
+        prop::collection::vec(request(), 10),
+        prop::collection::vec(ui_query(), 3),
+    )
+        .prop_map(|(universes, ops, requests, ui_queries)| Case {
+            universes,
+            ops,
+            requests,
+            ui_queries,
+        })
+}
+
+fn flat(objects: &PolicyObjects) -> Vec<PolicyObject> {
+    objects.clone().into_objects().collect()
+}
+
+/// The objects of the `kind`-th kind.
+fn of_kind(objects: &PolicyObjects, kind: usize) -> Vec<PolicyObject> {
+    let kind = ObjectKind::ALL[kind % ObjectKind::ALL.len()];
+    flat(objects)
+        .into_iter()
+        .filter(|o| o.kind() == kind)
+        .collect()
+}
+
+/// Requests aimed at what the store holds: each binding's subjects asking at random, so
+/// that allows happen often enough.
+fn requests_for(store_objects: &PolicyObjects, random: &[Request]) -> Vec<Request> {
+    let mut out = random.to_vec();
+    for (i, b) in store_objects.iam_role_bindings.iter().enumerate() {
+        for s in &b.spec.subjects {
+            let mut r = random[i % random.len()].clone();
+            match s.kind.as_str() {
+                "Group" => r.groups.push(s.name.clone()),
+                _ => r.user = s.name.clone(),
+            }
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Applies one op; `step` makes file sources differ between reloads.
+fn run(store: &mut PolicyStore, case: &Case, op: &Op, step: usize) {
+    match op {
+        Op::Apply {
+            origin,
+            universe,
+            kind,
+            pick,
+        } => {
+            let all = of_kind(&case.universes[*universe], *kind);
+            if !all.is_empty() {
+                let object = all[pick % all.len()].clone();
+                store.apply(*origin, Change::Apply(object));
+            }
+        }
+        Op::Delete {
+            origin,
+            kind,
+            pick,
+            absent,
+        } => {
+            let all = if *absent {
+                of_kind(&case.universes[pick % case.universes.len()], *kind)
+            } else {
+                of_kind(&store.objects(), *kind)
+            };
+            if !all.is_empty() {
+                let object_ref = all[pick % all.len()].object_ref();
+                store.apply(*origin, Change::Delete(object_ref));
+            }
+        }
+        Op::ReplaceKind {
+            origin,
+            universe,
+            kind,
+        } => {
+            let kind = ObjectKind::ALL[*kind];
+            let objects: Vec<PolicyObject> = flat(&case.universes[*universe])
+                .into_iter()
+                .filter(|o| o.kind() == kind)
+                .collect();
+            store.replace_kind(*origin, kind, objects);
+        }
+        Op::ReplaceOrigin { origin, universe } => {
+            let mut objects = case.universes[*universe].clone();
+            if *origin == Origin::Files {
+                for (document, object) in flat(&objects).iter().enumerate() {
+                    if document % 3 != 2 {
+                        objects.sources.insert(
+                            object.object_ref(),
+                            Source {
+                                file: PathBuf::from(format!("u{universe}-{}.yaml", step % 2)),
+                                document: document + 1,
+                                line: Some(document * 4 + 1),
+                            },
+                        );
+                    }
+                }
+            }
+            store.replace_origin(*origin, objects);
+        }
+    }
+}
+
+/// The store's snapshot and a fresh compile of its objects answer everything alike.
+fn check(store: &PolicyStore, case: &Case, step: usize) -> Result<(), TestCaseError> {
+    let options = PolicyOptions::default();
+    let held = store.objects();
+    prop_assert_eq!(store.len(), held.len());
+    prop_assert_eq!(store.is_empty(), held.is_empty());
+    let fresh = Policy::compile(&held, &options);
+    let policy = store.policy();
+    prop_assert_eq!(
+        policy.diagnostics(),
+        fresh.diagnostics(),
+        "diagnostics after step {}",
+        step
+    );
+    prop_assert_eq!(
+        policy.grants(),
+        fresh.grants(),
+        "grants after step {}",
+        step
+    );
+    prop_assert_eq!(policy.object_counts(), fresh.object_counts());
+    for request in requests_for(&held, &case.requests) {
+        let got = policy.decide(&request);
+        let want = fresh.decide(&request);
+        prop_assert_eq!(&got, &want, "step {}: {:?}", step, request);
+        prop_assert_eq!(got.reason(), want.reason());
+        let subject = policy.compile_subject(&request.user, &request.groups);
+        prop_assert_eq!(&policy.decide_compiled(&subject, &request), &want);
+        let explained = serde_json::to_value(policy.explain(&request)).unwrap_or_default();
+        let expected = serde_json::to_value(fresh.explain(&request)).unwrap_or_default();
+        prop_assert_eq!(explained, expected, "explanation, step {}", step);
+    }
+    for (subject, scope) in &case.ui_queries {
+        prop_assert_eq!(
+            policy.ui_permissions(subject, scope),
+            fresh.ui_permissions(subject, scope)
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        rng_algorithm: RngAlgorithm::XorShift,
+        ..ProptestConfig::with_cases(1_000)
+    })]
+
+    /// After every change, the store's snapshot equals a fresh compile of its objects.
+    #[test]
+    fn store_snapshot_equals_a_fresh_compile_after_every_change(case in case()) {
+        let mut store = PolicyStore::new(PolicyOptions::default());
+        for (step, op) in case.ops.iter().enumerate() {
+            run(&mut store, &case, op, step);
+            check(&store, &case, step)?;
+        }
+    }
+}
