@@ -1,10 +1,13 @@
 //! What the webhook serves from: the current policy snapshot (swapped atomically on
-//! reload), where it came from, the last reload error, metrics and the decision log.
+//! reload), where it came from, the last reload error, metrics and the decision log. With a
+//! cluster to watch, the policy is kept in the [`ClusterSource`]'s store, which file reloads
+//! feed too.
 
 use super::decision_log::DecisionLog;
 use super::metrics::{Metrics, OutcomeLabel};
+use super::source::ClusterSource;
 use arc_swap::ArcSwapOption;
-use scopegate_core::load::{PolicyLoadError, load_policy, parse_str};
+use scopegate_core::load::{PolicyLoadError, load_paths, load_policy, parse_str};
 use scopegate_core::{Engine, EngineConfig, Policy, PolicyObjects, PolicyOptions};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,11 @@ pub enum PolicySource {
     Files(Vec<PathBuf>),
     /// The demo policy compiled into the binary.
     EmbeddedDemo,
+    /// The cluster's objects, watched, and these manifest files (maybe none) beside them.
+    Cluster {
+        /// Manifest files and directories served together with the cluster's objects.
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Where the policy being served was read from.
@@ -34,6 +42,10 @@ pub enum ServedFrom {
     Embedded,
     /// The last-known-good snapshot on disk, because the source could not be loaded.
     Snapshot,
+    /// The cluster's objects, as watched.
+    Cluster,
+    /// Policy files and the cluster's objects together.
+    FilesAndCluster,
 }
 
 /// When and from where the policy being served was loaded.
@@ -77,6 +89,8 @@ pub struct AppState {
     pub in_flight: Semaphore,
     /// Time a client has to send its body.
     pub body_timeout: std::time::Duration,
+    /// The watched cluster's store and watch health, when the policy comes from a cluster.
+    pub cluster: Option<Arc<ClusterSource>>,
     reload_lock: Mutex<()>,
 }
 
@@ -102,8 +116,14 @@ impl AppState {
     /// A state with no policy loaded yet.
     pub fn new(config: StateConfig) -> Self {
         let engine = Arc::new(Engine::new(&config.engine));
+        let cluster = matches!(config.source, PolicySource::Cluster { .. })
+            .then(|| Arc::new(ClusterSource::new(config.options.clone())));
+        let mut metrics = Metrics::new(Arc::clone(&engine));
+        if let Some(cluster) = &cluster {
+            cluster.metrics.register(metrics.registry_mut());
+        }
         AppState {
-            metrics: Metrics::new(Arc::clone(&engine)),
+            metrics,
             engine,
             loaded: ArcSwapOption::empty(),
             last_reload_error: Mutex::new(None),
@@ -113,6 +133,7 @@ impl AppState {
             decision_log: config.decision_log,
             in_flight: Semaphore::new(config.max_in_flight.max(1)),
             body_timeout: config.body_timeout,
+            cluster,
             reload_lock: Mutex::new(()),
         }
     }
@@ -127,43 +148,131 @@ impl AppState {
             .reload_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match self.load() {
-            Ok((policy, objects)) => {
+        let result = match &self.cluster {
+            Some(cluster) => self.reload_files_into(cluster),
+            None => self.load().map_err(|e| e.to_string()).map(|(policy, objects)| {
                 let from = match self.source {
                     PolicySource::Files(_) => ServedFrom::Files,
-                    PolicySource::EmbeddedDemo => ServedFrom::Embedded,
+                    _ => ServedFrom::Embedded,
                 };
                 let generation = self.serve(policy, from);
-                self.clear_error();
-                self.metrics
-                    .reloads
-                    .get_or_create(&OutcomeLabel { outcome: "success" })
-                    .inc();
-                tracing::info!(generation, "policy loaded");
                 if let Some(file) = &self.snapshot_file
                     && let Err(e) = write_snapshot(file, &objects)
                 {
                     tracing::warn!(file = %file.display(), error = %e, "last-known-good snapshot not written");
                 }
-                Ok(generation)
-            }
-            Err(e) => {
-                let message = e.to_string();
+                Some(generation)
+            }),
+        };
+        match result {
+            Ok(generation) => {
+                self.clear_error();
                 self.metrics
                     .reloads
-                    .get_or_create(&OutcomeLabel { outcome: "failure" })
+                    .get_or_create(&OutcomeLabel { outcome: "success" })
                     .inc();
-                tracing::error!(error = %message, "policy not loaded; the last good policy keeps serving");
-                *self
-                    .last_reload_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner()) = Some(ReloadFailure {
-                    at: rfc3339(SystemTime::now()),
-                    message: message.clone(),
-                });
+                match generation {
+                    Some(generation) => tracing::info!(generation, "policy loaded"),
+                    None => tracing::debug!("policy files read; nothing new to serve"),
+                }
+                Ok(generation.or_else(|| self.engine.generation()).unwrap_or(0))
+            }
+            Err(message) => {
+                self.record_failure(&message);
                 Err(message)
             }
         }
+    }
+
+    /// With a cluster: reads the files strictly (any parse problem refuses them whole) and
+    /// hands them to the store, which checks them against the cluster's objects. The
+    /// generation served, or `None` when nothing new is served (no files, nothing changed,
+    /// or the cluster not listed yet).
+    fn reload_files_into(&self, cluster: &ClusterSource) -> Result<Option<u64>, String> {
+        let PolicySource::Cluster { files } = &self.source else {
+            return Ok(None);
+        };
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let manifests = load_paths(files).map_err(|e| e.to_string())?;
+        for unknown in &manifests.unknown_fields {
+            tracing::warn!(problem = %unknown, "unknown field ignored");
+        }
+        cluster.replace_files(manifests.objects, |policy| {
+            self.serve(policy, ServedFrom::FilesAndCluster)
+        })
+    }
+
+    /// Applies a batch of watch updates to the cluster source, serving the snapshot it builds.
+    pub fn apply_watch_updates(&self, updates: Vec<scopegate_kube::watch::WatchUpdate>) {
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let _guard = self
+            .reload_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let from = self.store_served_from();
+        let outcome = cluster.apply_updates(updates, |policy| self.serve(policy, from));
+        if let Some(generation) = outcome.served {
+            tracing::debug!(generation, "policy updated from the cluster");
+        }
+        match outcome.pending_files {
+            Some(Ok(())) => {
+                self.clear_error();
+                self.metrics
+                    .reloads
+                    .get_or_create(&OutcomeLabel { outcome: "success" })
+                    .inc();
+            }
+            Some(Err(message)) => self.record_failure(&message),
+            None => {}
+        }
+    }
+
+    /// Writes the store's objects to the last-known-good file, if a new snapshot was served
+    /// since the last write.
+    pub fn write_cluster_snapshot(&self) {
+        let (Some(cluster), Some(file)) = (&self.cluster, &self.snapshot_file) else {
+            return;
+        };
+        if !cluster.take_snapshot_due() {
+            return;
+        }
+        let objects = cluster.objects();
+        match write_snapshot(file, &objects) {
+            Ok(()) => {
+                tracing::debug!(file = %file.display(), objects = objects.len(), "last-known-good snapshot written")
+            }
+            Err(e) => {
+                tracing::warn!(file = %file.display(), error = %e, "last-known-good snapshot not written")
+            }
+        }
+    }
+
+    /// What a snapshot built by the store is served as.
+    fn store_served_from(&self) -> ServedFrom {
+        match &self.source {
+            PolicySource::Cluster { files } if !files.is_empty() => ServedFrom::FilesAndCluster,
+            _ => ServedFrom::Cluster,
+        }
+    }
+
+    /// Counts and keeps a failed reload for `/readyz`.
+    fn record_failure(&self, message: &str) {
+        self.metrics
+            .reloads
+            .get_or_create(&OutcomeLabel { outcome: "failure" })
+            .inc();
+        tracing::error!(error = %message, "policy not loaded; the last good policy keeps serving");
+        *self
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(ReloadFailure {
+            at: rfc3339(SystemTime::now()),
+            message: message.to_string(),
+        });
     }
 
     /// At start-up, when the source cannot be loaded: serve the last-known-good snapshot
@@ -179,8 +288,19 @@ impl AppState {
             .reload_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match load_policy(std::slice::from_ref(file), &self.options) {
-            Ok((policy, _)) => {
+        // A cluster's objects are taken as they are (with their errors, which grant nothing);
+        // files are all or nothing.
+        let loaded = if self.cluster.is_some() {
+            load_paths(std::slice::from_ref(file))
+                .map(|m| Policy::compile(&m.objects, &self.options))
+                .map_err(|e| e.to_string())
+        } else {
+            load_policy(std::slice::from_ref(file), &self.options)
+                .map(|(policy, _)| policy)
+                .map_err(|e| e.to_string())
+        };
+        match loaded {
+            Ok(policy) => {
                 let generation = self.serve(policy, ServedFrom::Snapshot);
                 tracing::warn!(generation, file = %file.display(), "serving the last-known-good snapshot until the policy source loads");
                 true
@@ -224,6 +344,11 @@ impl AppState {
                 let objects = parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?;
                 Ok((Policy::from_objects(&objects, &self.options)?, objects))
             }
+            // Kept in the cluster source's store instead (see `reload_files_into`).
+            PolicySource::Cluster { .. } => Ok((
+                Policy::compile(&PolicyObjects::default(), &self.options),
+                PolicyObjects::default(),
+            )),
         }
     }
 }
