@@ -39,17 +39,29 @@ use std::path::{Path, PathBuf};
 pub const HEADER: &str = "# Generated from the Rust types in crates/scopegate-core/src/model by \
 `cargo run -p scopegate -- crd --out-dir deploy/crds`; do not edit.\n";
 
+/// The label every object Scopegate ships carries (`app.kubernetes.io/part-of: scopegate`), so
+/// `kubectl get -l` finds the whole installation, CRDs included.
+pub const PART_OF_LABEL: (&str, &str) = ("app.kubernetes.io/part-of", "scopegate");
+
 /// Every Scopegate CustomResourceDefinition: RoleTemplate, IAMRole and IAMRoleBinding
-/// (`iam.theriseunion.io`), then Cluster, Workspace and NodeGroup (`scope.theriseunion.io`).
+/// (`iam.theriseunion.io`), then Cluster, Workspace and NodeGroup (`scope.theriseunion.io`),
+/// each labelled [`PART_OF_LABEL`].
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         RoleTemplate::crd(),
         IamRole::crd(),
         IamRoleBinding::crd(),
         Cluster::crd(),
         Workspace::crd(),
         NodeGroup::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        crd.metadata
+            .labels
+            .get_or_insert_with(Default::default)
+            .insert(PART_OF_LABEL.0.to_string(), PART_OF_LABEL.1.to_string());
+    }
+    crds
 }
 
 /// Removes every CEL rule (`x-kubernetes-validations`) from a CRD's schemas, for API servers

@@ -155,7 +155,7 @@ fn short_names_are_unique_and_do_not_shadow_built_in_resources() {
 }
 
 #[test]
-fn printer_columns_show_ready_and_age_and_point_at_real_fields() {
+fn printer_columns_show_ready_native_objects_and_age_and_point_at_real_fields() {
     for crd in crd::all() {
         let name = crd.metadata.name.clone().unwrap();
         let columns = crd.spec.versions[0]
@@ -163,7 +163,18 @@ fn printer_columns_show_ready_and_age_and_point_at_real_fields() {
             .clone()
             .unwrap_or_default();
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(&names[names.len() - 2..], ["Ready", "Age"], "{name}");
+        // IAMRoles and IAMRoleBindings also show how many native RBAC objects they keep.
+        let materialised = [
+            "iamroles.iam.theriseunion.io",
+            "iamrolebindings.iam.theriseunion.io",
+        ]
+        .contains(&name.as_str());
+        let last: &[&str] = if materialised {
+            &["Ready", "Native", "Age"]
+        } else {
+            &["Ready", "Age"]
+        };
+        assert_eq!(&names[names.len() - last.len()..], last, "{name}");
         let schema = schema(&crd);
         for column in &columns {
             assert!(
@@ -202,8 +213,19 @@ fn printer_columns_show_ready_and_age_and_point_at_real_fields() {
             "Namespace",
             "Resource",
             "Ready",
+            "Native",
             "Age"
         ]
+    );
+    let native = bindings.spec.versions[0]
+        .additional_printer_columns
+        .iter()
+        .flatten()
+        .find(|c| c.name == "Native")
+        .unwrap();
+    assert_eq!(
+        (native.type_.as_str(), native.json_path.as_str()),
+        ("integer", ".status.nativeObjects")
     );
 }
 

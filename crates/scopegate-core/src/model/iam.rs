@@ -67,6 +67,7 @@ pub struct RoleTemplateSpec {
     printcolumn = r#"{"name":"Scope","type":"string","jsonPath":".spec.scope"}"#,
     printcolumn = r#"{"name":"Display Name","type":"string","jsonPath":".spec.displayName","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Native","type":"integer","jsonPath":".status.nativeObjects"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     crates(
         kube_core = "::kube_core",
@@ -139,6 +140,7 @@ pub struct IamRoleRef {
     printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".spec.scope.namespace","priority":1}"#,
     printcolumn = r#"{"name":"Resource","type":"string","jsonPath":".spec.scope.resource","priority":1}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Native","type":"integer","jsonPath":".status.nativeObjects"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     crates(
         kube_core = "::kube_core",

@@ -37,4 +37,10 @@ pub struct ObjectStatus {
     #[serde(default)]
     #[schemars(transform = schema::condition_list)]
     pub conditions: Vec<Condition>,
+    /// How many native RBAC objects (ClusterRoles, Roles and their bindings) the controllers
+    /// keep for this object: `kubectl get` shows it, so what an IAMRole or IAMRoleBinding
+    /// costs the cluster can be read without counting owner references. Absent while the
+    /// object cannot be materialised, and on kinds that make no native RBAC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub native_objects: Option<u32>,
 }
