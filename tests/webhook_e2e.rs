@@ -636,6 +636,99 @@ fn a_client_without_a_certificate_is_refused_when_client_ca_is_set() {
     assert!(webhook.allows(&review));
 }
 
+#[test]
+fn the_ops_listener_serves_health_readiness_and_metrics_over_plain_http_and_nothing_else() {
+    let webhook = Webhook::demo("ops", &["--ops-listen", "127.0.0.1:0"]);
+    let ops_url = webhook.server.ops_url("");
+    assert!(ops_url.starts_with("http://127.0.0.1:"), "{ops_url}");
+    let plain = Client::builder().timeout(WAIT).build().unwrap();
+    let get = |path: &str| {
+        let response = plain
+            .get(webhook.server.ops_url(path))
+            .send()
+            .unwrap_or_else(|e| panic!("GET {path} on the ops port: {e:#}"));
+        (response.status().as_u16(), response.text().unwrap())
+    };
+
+    // The kubelet and Prometheus: no TLS, no client certificate.
+    let (code, text) = get("/healthz");
+    assert_eq!((code, text.as_str()), (200, "ok\n"));
+    let (code, text) = get("/readyz");
+    assert_eq!(code, 200, "{text}");
+    let ready: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    assert_eq!(ready["generation"], 1, "{ready}");
+    // The same state as the webhook port: a decision made there is counted here.
+    assert!(webhook.allows(&bob_pod_log()));
+    let (code, metrics) = get("/metrics");
+    assert_eq!(code, 200);
+    assert!(
+        metric(&metrics, "scopegate_decisions_total{result=\"allowed\"") >= 1.0,
+        "{metrics}"
+    );
+
+    // Decisions are never served there, whatever the method.
+    for path in ["/authorize", "/explain"] {
+        let response = plain
+            .post(webhook.server.ops_url(path))
+            .json(&bob_pod_log())
+            .send()
+            .unwrap();
+        let (code, body) = json_response(response);
+        assert_refused(code, &body, 404, path);
+        let (code, _) = get(path);
+        assert_eq!(code, 404, "GET {path}");
+    }
+    let (code, _) = get("/nowhere");
+    assert_eq!(code, 404);
+    // Only GET on the ops endpoints, as on the webhook port.
+    let code = plain
+        .post(webhook.server.ops_url("/healthz"))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(code, 405);
+
+    // The webhook port still demands the client certificate, for /healthz too.
+    let anonymous = https_client(&webhook.certs.path("ca.crt"), None);
+    assert!(
+        anonymous
+            .get(webhook.url("/healthz"))
+            .send()
+            .and_then(|r| r.text())
+            .is_err(),
+        "the webhook port answered a client without a certificate"
+    );
+    let (code, _) = webhook.get("/healthz");
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn sigterm_stops_the_webhook_and_the_ops_listener_together() {
+    let webhook = Webhook::demo("ops-stop", &["--ops-listen", "127.0.0.1:0"]);
+    let ops = webhook.server.ops_url("/healthz");
+    let plain = Client::builder().timeout(WAIT).build().unwrap();
+    assert_eq!(plain.get(&ops).send().unwrap().status().as_u16(), 200);
+    let status = Command::new("kill")
+        .args(["-TERM", &webhook.server.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(
+        eventually(WAIT, || webhook
+            .server
+            .logs()
+            .contains("scopegate webhook stopped")),
+        "{}",
+        webhook.server.logs()
+    );
+    assert!(
+        plain.get(&ops).send().is_err(),
+        "the ops port still answers"
+    );
+}
+
 // --- health, readiness, metrics, decision log ------------------------------------------------
 
 #[test]

@@ -62,9 +62,15 @@ pub struct Server {
 impl Server {
     /// Starts `scopegate serve ARGS --listen 127.0.0.1:0` and waits until it listens.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[])
+    }
+
+    /// [`Server::start`] with these environment variables set too.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(scopegate_bin())
             .arg("serve")
             .args(args)
+            .envs(env.iter().copied())
             .args(["--listen", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -108,6 +114,18 @@ impl Server {
     /// The URL of an endpoint.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// The URL of an endpoint on the ops listener (`--ops-listen`), announced on stderr
+    /// before the webhook's own address.
+    pub fn ops_url(&self, path: &str) -> String {
+        let lines = self.stderr.lock().unwrap();
+        let base = lines
+            .iter()
+            .find_map(|l| l.strip_prefix("scopegate: ops listening on "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no ops listener announced:\n{}", lines.join("\n")));
+        format!("{base}{path}")
     }
 
     /// The server's process id (to send it signals).

@@ -34,6 +34,9 @@ pub enum Command {
     /// Workspace and NodeGroup as multi-document YAML (for `kubectl apply -f -`), or write
     /// one file per CRD with --out-dir.
     Crd(CrdArgs),
+    /// Run the controllers: IAMRoles and IAMRoleBindings written out as native RBAC,
+    /// NodeGroup labels on nodes, under leader election.
+    Controller(Box<crate::controller::ControllerArgs>),
 }
 
 /// Where the policy comes from and which cluster it is for.
@@ -117,15 +120,30 @@ pub struct ValidateArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Policy manifests (files or directories, watched for changes). Repeatable. Without
-    /// any, the embedded demo policy (examples/policies) is served.
+    /// any (and without a cluster to watch), the embedded demo policy (examples/policies) is
+    /// served. With a cluster, these files are served together with the cluster's objects.
     #[arg(long = "policy", value_name = "PATH")]
     pub policy: Vec<PathBuf>,
+    /// Watch this cluster for policy: the six Scopegate kinds, native RBAC, Namespaces and
+    /// Nodes, read through this kubeconfig (its current context). Turns watching on, like
+    /// --watch-cluster. Not ready until every kind has been listed once.
+    #[arg(long, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Watch the cluster found as kubectl finds it ($KUBECONFIG, ~/.kube/config), or, in a
+    /// pod, the cluster the pod runs in (its service account), for policy.
+    #[arg(long)]
+    pub watch_cluster: bool,
     /// The cluster this webhook serves.
     #[arg(long, value_name = "NAME", default_value = scopegate_core::topology::DEFAULT_CLUSTER_NAME)]
     pub cluster_name: String,
     /// Address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8443")]
     pub listen: std::net::SocketAddr,
+    /// Also serve GET /healthz, /readyz and /metrics, and nothing else, over plain HTTP on
+    /// this address: for the kubelet's probes and Prometheus, which cannot present the
+    /// client certificate --client-ca demands on the webhook port.
+    #[arg(long, value_name = "ADDR")]
+    pub ops_listen: Option<std::net::SocketAddr>,
     /// Serving certificate (PEM); reloaded when it changes on disk.
     #[arg(long, value_name = "FILE", requires = "tls_key", conflicts_with_all = ["self_signed", "insecure_http"])]
     pub tls_cert: Option<PathBuf>,
@@ -160,16 +178,19 @@ pub struct ServeArgs {
     /// Do not watch policy files; reload only on SIGHUP.
     #[arg(long)]
     pub no_watch: bool,
-    /// L1: how many recent decisions to cache (0 turns the decision cache off).
+    /// L1: how many recent decisions to cache (0 turns the decision cache off). A hit costs
+    /// about 0.1 µs, a third of a cold decision at 100k bindings (BENCHMARKS.md).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub decision_cache_size: u64,
-    /// L1: how long a cached decision may be served, in seconds (a policy change clears the
-    /// cache whatever this is).
+    /// L1: how long a cached decision may be served, in seconds, to a few milliseconds (a
+    /// policy change clears the cache whatever this is).
     #[arg(long, value_name = "SECONDS", default_value_t = 300)]
     pub decision_cache_ttl: u64,
-    /// L2: how many subjects' compiled permissions to keep, least recently used evicted
-    /// (0 turns the subject cache off).
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    /// L2: how many subjects' compiled permissions to keep (0, the default, turns the
+    /// subject cache off: on today's index a subject-cache hit costs about what a cold
+    /// decision does, and compiling on a miss costs more, so it only adds work; see
+    /// BENCHMARKS.md).
+    #[arg(long, value_name = "N", default_value_t = 0)]
     pub subject_cache_size: u64,
     /// Turn both cache tiers off: every request is decided on the policy snapshot.
     #[arg(long)]
@@ -179,9 +200,17 @@ pub struct ServeArgs {
     /// the watched policy directories.
     #[arg(long, value_name = "FILE")]
     pub snapshot_file: Option<PathBuf>,
+    /// `--controllers` and the controllers' flags.
+    #[command(flatten)]
+    pub controller: crate::controller::ServeControllerArgs,
 }
 
 impl ServeArgs {
+    /// Whether the policy comes from watching a cluster (--kubeconfig or --watch-cluster).
+    pub fn watches_cluster(&self) -> bool {
+        self.kubeconfig.is_some() || self.watch_cluster
+    }
+
     /// The cache tiers these flags ask for.
     pub fn engine_config(&self) -> scopegate_core::EngineConfig {
         if self.no_cache {

@@ -3,8 +3,10 @@
 mod apiserver_config;
 mod args;
 mod check;
+mod controller;
 mod crd;
 mod explain;
+mod kube_client;
 mod policy_files;
 mod quick_request;
 mod serve;
@@ -15,7 +17,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
-    init_logging(matches!(cli.command, args::Command::Serve(_)));
+    init_logging(matches!(
+        cli.command,
+        args::Command::Serve(_) | args::Command::Controller(_)
+    ));
     let result = match &cli.command {
         args::Command::Check(a) => check::run(a),
         args::Command::Explain(a) => explain::run(a),
@@ -23,6 +28,7 @@ fn main() -> ExitCode {
         args::Command::Serve(a) => serve::run(a),
         args::Command::ApiserverConfig(a) => apiserver_config::run(a),
         args::Command::Crd(a) => crd::run(a),
+        args::Command::Controller(a) => controller::run_command(a),
     };
     match result {
         Ok(code) => code,

@@ -194,6 +194,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for metrics defined elsewhere (the watch-fed source's, watch_metrics.rs).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
     /// The metrics in Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -1,18 +1,23 @@
 //! `scopegate serve`: the authorization webhook kube-apiserver calls on every request.
 //!
-//! Flow: load the policy (files or the embedded demo) → listen with TLS (or plain HTTP for
-//! development) → decide each SubjectAccessReview on the current snapshot → swap in a new
-//! snapshot whenever the files change and the new policy is valid.
+//! Flow: load the policy (files, the embedded demo, or a cluster's objects watched, with files
+//! beside them) → listen with TLS (or plain HTTP for development) → decide each
+//! SubjectAccessReview on the current snapshot → swap in a new snapshot whenever the files
+//! change and the new policy is valid, or whenever the watched objects change.
 
 mod connections;
 mod decision_log;
 mod errors;
 mod linger;
 mod metrics;
+mod ops;
+mod readiness;
 mod reload;
 mod routes;
+mod source;
 mod state;
 pub(crate) mod tls;
+mod watch_metrics;
 
 use crate::args::ServeArgs;
 use anyhow::{Context, bail};
@@ -33,13 +38,17 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
-    let source = if args.policy.is_empty() {
+    let source = if args.watches_cluster() {
+        PolicySource::Cluster {
+            files: args.policy.clone(),
+        }
+    } else if args.policy.is_empty() {
         tracing::warn!("no --policy given: serving the embedded demo policy (examples/policies)");
         PolicySource::EmbeddedDemo
     } else {
         PolicySource::Files(args.policy.clone())
     };
-    let state = Arc::new(AppState::new(StateConfig {
+    let mut state = AppState::new(StateConfig {
         source: source.clone(),
         options: PolicyOptions {
             cluster_name: args.cluster_name.clone(),
@@ -49,23 +58,65 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         decision_log: DecisionLog::new(args.decision_log, args.decision_log_sample),
         max_in_flight: args.max_in_flight,
         body_timeout: Duration::from_secs(args.body_timeout),
-    }));
+    });
+    // `--controllers`: their metrics join this registry, before the state is shared.
+    let controller_metrics = args.controller.controllers.then(|| {
+        scopegate_kube::controller::ControllerMetrics::register(state.metrics.registry_mut())
+    });
+    let state = Arc::new(state);
     // A bad policy at start-up is not fatal: the webhook serves the last-known-good snapshot
     // if it has one, or nothing (no opinion, not ready) until the files are fixed, so a
     // rollout never turns into a crash loop.
-    if state.reload().is_err() {
+    // With a cluster, files wait in the store for the first complete list, and a watch that
+    // fails before it makes the webhook serve the snapshot (source::run_watch).
+    if state.reload().is_err() && state.cluster.is_none() {
         state.serve_snapshot_if_nothing_loaded();
     }
+    let _watch = if state.cluster.is_some() {
+        Some(watch_cluster(args, &state).await?)
+    } else {
+        None
+    };
 
     let _watcher = match &source {
-        PolicySource::Files(paths) if !args.no_watch => {
+        PolicySource::Files(paths) | PolicySource::Cluster { files: paths }
+            if !args.no_watch && !paths.is_empty() =>
+        {
             Some(reload::watch_files(state.clone(), paths.clone())?)
         }
         _ => None,
     };
     reload::reload_on_sighup(state.clone())?;
+    let _controllers = match controller_metrics {
+        Some(metrics) => Some(
+            crate::controller::spawn_in_serve(
+                args.kubeconfig.as_deref(),
+                &args.cluster_name,
+                &args.controller.settings,
+                metrics,
+            )
+            .await?,
+        ),
+        None => None,
+    };
 
     let tls = tls_acceptor(args)?;
+    // Bound (and announced) before the webhook port, so that once the webhook's line is
+    // printed, both are.
+    let ops_listener = match args.ops_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (--ops-listen)"))?;
+            let local = listener.local_addr()?;
+            tracing::info!(address = %local, "scopegate ops endpoints listening");
+            eprintln!(
+                "scopegate: ops listening on http://{local} (GET /healthz, /readyz, /metrics)"
+            );
+            Some(listener)
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -76,17 +127,58 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         "scopegate: listening on {scheme}://{local} (POST /authorize, /explain; GET /healthz, /readyz, /metrics)"
     );
 
-    let app = routes::router(state);
-    connections::serve(
-        listener,
-        tls,
-        app,
-        Duration::from_secs(args.header_timeout),
-        shutdown_signal(),
-    )
-    .await;
+    let app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
+        state,
+        readiness::with_watch_status,
+    ));
+    // One signal stops both listeners; each drains its own connections.
+    let (stop, stopping) = tokio::sync::watch::channel(());
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        drop(stop);
+    });
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<()>| async move {
+        // Completes when the sender is dropped.
+        while stopping.changed().await.is_ok() {}
+    };
+    let header_timeout = Duration::from_secs(args.header_timeout);
+    let ops_app = ops::router(app.clone());
+    let ops_stopped = stopped(stopping.clone());
+    let ops = async move {
+        if let Some(listener) = ops_listener {
+            connections::serve(listener, None, ops_app, header_timeout, ops_stopped).await;
+        }
+    };
+    let webhook = connections::serve(listener, tls, app, header_timeout, stopped(stopping));
+    tokio::join!(webhook, ops);
     tracing::info!("scopegate webhook stopped");
     Ok(())
+}
+
+/// Starts watching the cluster (`--kubeconfig`, or found as kubectl finds it), feeding the
+/// state's store, and writing the last-known-good snapshot as the policy changes. The
+/// returned tasks stop when dropped.
+async fn watch_cluster(args: &ServeArgs, state: &Arc<AppState>) -> anyhow::Result<WatchTasks> {
+    let client = crate::kube_client::connect(args.kubeconfig.as_deref()).await?;
+    let watch = scopegate_kube::watch::PolicyWatch::start(&client);
+    tracing::info!(
+        kinds = scopegate_kube::watch::WATCHED_KINDS.len(),
+        "watching the cluster for policy; ready once every kind has been listed"
+    );
+    let feed = tokio::spawn(source::run_watch(Arc::clone(state), watch));
+    let snapshots = tokio::spawn(source::write_snapshots(Arc::clone(state)));
+    Ok(WatchTasks(vec![feed, snapshots]))
+}
+
+/// Background tasks aborted when dropped.
+struct WatchTasks(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for WatchTasks {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
 }
 
 fn tls_acceptor(args: &ServeArgs) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
