@@ -14,6 +14,9 @@
 //! or `large` (16,384 other requests, as in the `[growth]` measurement). Only `measured_loop` is collected, so its
 //! inclusive instruction count divided by N is the cost of one decision (minus the
 //! `baseline` mode's per-iteration cost, a few instructions).
+//!
+//! `decide_n compile SIZE N` instead times, N times each, what `Policy::compile` of the
+//! generated objects costs and how much of it is the copy of the objects it is lent.
 
 #[allow(dead_code)]
 #[path = "../benches/support/mod.rs"]
@@ -41,6 +44,30 @@ fn timed(n: usize, len: usize, decide: &mut dyn FnMut(usize) -> bool) -> (usize,
     (allowed, started.elapsed())
 }
 
+/// Times `PolicyObjects::clone` (the copy `Policy::compile` makes of the objects it is lent)
+/// against `Policy::compile` itself and dropping what it built, `rounds` times each.
+fn compile_costs(size: PolicySize, rounds: usize) {
+    let objects = scopegate_benches::GeneratedPolicy::new(size, support::SEED).objects();
+    let options = scopegate_core::PolicyOptions::default();
+    for round in 0..rounds {
+        let started = Instant::now();
+        let copy = black_box(objects.clone());
+        let cloned = started.elapsed();
+        let started = Instant::now();
+        drop(copy);
+        let dropped = started.elapsed();
+        let started = Instant::now();
+        let policy = black_box(scopegate_core::Policy::compile(&objects, &options));
+        let compiled = started.elapsed();
+        let started = Instant::now();
+        drop(policy);
+        eprintln!(
+            "compile {size} round {round}: clone of the objects {cloned:.1?} (drop {dropped:.1?}), Policy::compile {compiled:.1?}, drop of the policy {:.1?}",
+            started.elapsed()
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: decide_n MODE SIZE N [allowed|denied|mixed|large]";
@@ -48,6 +75,10 @@ fn main() {
     let size: PolicySize = args.get(2).expect(usage).parse().expect(usage);
     let n: usize = args.get(3).expect(usage).parse().expect(usage);
     let class = args.get(4).map_or("mixed", String::as_str);
+    if mode == "compile" {
+        compile_costs(size, n);
+        return;
+    }
 
     let (fx, policy) = support::Fixture::new(size, false);
     let requests: Vec<Request> = match class {

@@ -2,15 +2,16 @@
 //! to, and which cluster this engine serves. Read from the cluster's own objects' labels.
 
 use crate::model::{NODEGROUP_LABEL, WORKSPACE_LABEL};
+use crate::policy::name::Name;
 use crate::policy::persistent::PersistentMap;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use std::sync::Arc;
 /// foldhash instead of std's SipHash: every namespaced and node request looks a name up here.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 /// Persistent, so that a policy store can relabel one namespace in a new snapshot without
-/// copying the others (see [`PersistentMap`]).
-type NameMap = PersistentMap<Arc<str>, Arc<str>>;
+/// copying the others (see [`PersistentMap`]); keys and values are [`Name`]s, so that a
+/// lookup compares and returns a short name from the entry itself.
+type NameMap = PersistentMap<Name, Name>;
 
 /// The cluster name used when none is configured.
 pub const DEFAULT_CLUSTER_NAME: &str = "default";
@@ -71,18 +72,18 @@ impl Topology {
 
     /// The workspace a namespace belongs to, if any.
     pub fn workspace_of(&self, namespace: &str) -> Option<&str> {
-        self.namespace_workspace.get(namespace).map(|w| &**w)
+        self.namespace_workspace.get(namespace).map(Name::as_str)
     }
 
     /// The node group a node belongs to, if any.
     pub fn node_group_of(&self, node: &str) -> Option<&str> {
-        self.node_group.get(node).map(|g| &**g)
+        self.node_group.get(node).map(Name::as_str)
     }
 }
 
 fn set(map: &mut NameMap, name: &str, value: Option<&str>) {
     match value {
-        Some(value) if map.get(name).is_some_and(|v| **v == *value) => {}
+        Some(value) if map.get(name).is_some_and(|v| v.as_str() == value) => {}
         Some(value) => {
             map.insert(name.into(), value.into());
         }

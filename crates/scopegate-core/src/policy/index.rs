@@ -7,16 +7,19 @@
 //! the index by copying only what that grant is in: the scope maps (one per scope kind,
 //! keyed by name alone, as before) are [`PersistentMap`]s; a scope's subjects are one plain
 //! table stored inline in its entry (copied whole when that scope changes); lists are
-//! `Arc<[Arc<Grant>]>`. The lists hold the grants themselves, sorted by binding
+//! [`Filed`] grants (one inline, more in an `Arc<[Filed]>`), each beside its resolved role. The lists hold the grants
+//! themselves, sorted by binding
 //! ([`Grant::binding`], the canonical order): no ordinal into a global array, which would
 //! have to be renumbered on every insertion, and "first allow" and explanation order stay
 //! those of a one-shot compile.
 
-use super::grant::{Grant, SubjectKind};
+use super::grant::{Grant, ResolvedRole, SubjectKind};
+use super::name::Name;
 use super::persistent::PersistentMap;
 use crate::chain::ScopeStep;
 use crate::model::Scope;
 use crate::objects::ObjectRef;
+use crate::request::Action;
 use std::sync::Arc;
 
 /// Grants in canonical order (by binding), each at most once.
@@ -134,12 +137,102 @@ impl AllSubjects {
     }
 }
 
+/// One grant as a scope's subject table files it: the grant, and its resolved role beside
+/// it, so that checking the role's rules does not first load the grant (one cache miss per
+/// candidate on a large policy, where grants are many and roles few and shared).
+#[derive(Clone, Debug)]
+pub(crate) struct Filed {
+    /// The grant's role (the same `Arc` as `grant.role`).
+    role: Arc<ResolvedRole>,
+    /// The grant, loaded only once its role allows (or to order it against one that did).
+    pub(crate) grant: Arc<Grant>,
+}
+
+impl Filed {
+    fn new(grant: &Arc<Grant>) -> Self {
+        Filed {
+            role: grant.role.clone(),
+            grant: grant.clone(),
+        }
+    }
+
+    /// The index of the first of the role's rules that covers `action`, if any; the same as
+    /// [`Grant::first_allowing_rule`].
+    #[inline]
+    pub(crate) fn first_allowing_rule(&self, action: &Action) -> Option<usize> {
+        self.role
+            .rules
+            .iter()
+            .position(|rule| crate::rbac::rule_allows(rule, action))
+    }
+}
+
+/// Grants of one subject at one scope, in canonical order (by binding), each at most once.
+/// Most subjects have one grant at a scope: that one is stored in the entry itself, so that
+/// reaching it costs no load beyond the table's own entry.
+#[derive(Clone, Debug)]
+enum FiledList {
+    /// One grant.
+    One(Filed),
+    /// Two or more.
+    Many(Arc<[Filed]>),
+}
+
+impl FiledList {
+    /// The list of `filed`; `None` when it is empty.
+    fn from_vec(mut filed: Vec<Filed>) -> Option<Self> {
+        match filed.len() {
+            0 => None,
+            1 => filed.pop().map(FiledList::One),
+            _ => Some(FiledList::Many(filed.into())),
+        }
+    }
+
+    /// The grants, in canonical order.
+    #[inline]
+    fn as_slice(&self) -> &[Filed] {
+        match self {
+            FiledList::One(filed) => std::slice::from_ref(filed),
+            FiledList::Many(list) => list,
+        }
+    }
+}
+
+/// `list` with `grant` filed in canonical order (replacing a grant of the same binding).
+fn with_filed(list: &[Filed], grant: &Arc<Grant>) -> FiledList {
+    let mut out = Vec::with_capacity(list.len() + 1);
+    match list.binary_search_by(|f| f.grant.binding.cmp(&grant.binding)) {
+        Ok(at) => {
+            out.extend_from_slice(&list[..at]);
+            out.push(Filed::new(grant));
+            out.extend_from_slice(&list[at + 1..]);
+        }
+        Err(at) => {
+            out.extend_from_slice(&list[..at]);
+            out.push(Filed::new(grant));
+            out.extend_from_slice(&list[at..]);
+        }
+    }
+    FiledList::from_vec(out).unwrap_or_else(|| FiledList::One(Filed::new(grant)))
+}
+
+/// `list` without the grant of `binding`; `None` when that leaves it empty.
+fn without_filed(list: &[Filed], binding: &ObjectRef) -> Option<FiledList> {
+    FiledList::from_vec(
+        list.iter()
+            .filter(|f| f.grant.binding != *binding)
+            .cloned()
+            .collect(),
+    )
+}
+
 /// One subject at one scope: a user (ServiceAccounts are users) or a group, and its grants.
+/// The name is inline when short ([`Name`]), so a probe compares it in the entry itself.
 #[derive(Clone, Debug)]
 struct SubjectEntry {
     group: bool,
-    name: Arc<str>,
-    grants: GrantList,
+    name: Name,
+    grants: FiledList,
 }
 
 /// The hash of a subject: its name's, told apart by kind.
@@ -157,12 +250,13 @@ pub(crate) struct ScopeSubjects {
 }
 
 impl ScopeSubjects {
-    fn list(&self, group: bool, name: &str) -> Option<&GrantList> {
+    #[inline]
+    fn list(&self, group: bool, name: &str) -> Option<&[Filed]> {
         self.table
             .find(subject_hash(group, name), |e| {
-                e.group == group && *e.name == *name
+                e.group == group && e.name.as_bytes() == name.as_bytes()
             })
-            .map(|e| &e.grants)
+            .map(|e| e.grants.as_slice())
     }
 
     fn insert(&mut self, grant: &Arc<Grant>) {
@@ -170,20 +264,19 @@ impl ScopeSubjects {
             let group = subject.kind == SubjectKind::Group;
             let name: &str = &subject.matches;
             let hash = subject_hash(group, name);
-            match self
-                .table
-                .find_mut(hash, |e| e.group == group && *e.name == *name)
-            {
-                Some(entry) => entry.grants = with_grant(&entry.grants, grant),
+            match self.table.find_mut(hash, |e| {
+                e.group == group && e.name.as_bytes() == name.as_bytes()
+            }) {
+                Some(entry) => entry.grants = with_filed(entry.grants.as_slice(), grant),
                 None => {
                     self.table.insert_unique(
                         hash,
                         SubjectEntry {
                             group,
                             name: name.into(),
-                            grants: Arc::from([grant.clone()]),
+                            grants: FiledList::One(Filed::new(grant)),
                         },
-                        |e| subject_hash(e.group, &e.name),
+                        |e| subject_hash(e.group, e.name.as_str()),
                     );
                 }
             }
@@ -195,13 +288,12 @@ impl ScopeSubjects {
             let group = subject.kind == SubjectKind::Group;
             let name: &str = &subject.matches;
             let hash = subject_hash(group, name);
-            let Ok(entry) = self
-                .table
-                .find_entry(hash, |e| e.group == group && *e.name == *name)
-            else {
+            let Ok(entry) = self.table.find_entry(hash, |e| {
+                e.group == group && e.name.as_bytes() == name.as_bytes()
+            }) else {
                 continue; // a subject named twice was unfiled at its first mention
             };
-            match without_binding(&entry.get().grants, &grant.binding) {
+            match without_filed(entry.get().grants.as_slice(), &grant.binding) {
                 Some(rest) => entry.into_mut().grants = rest,
                 None => {
                     entry.remove();
@@ -220,11 +312,9 @@ impl ScopeSubjects {
         &'s self,
         user: &str,
         groups: &'g [String],
-    ) -> impl Iterator<Item = &'s [Arc<Grant>]> + use<'s, 'g> {
-        let by_user = self.list(false, user).map(|l| &l[..]);
-        let by_group = groups
-            .iter()
-            .filter_map(|g| self.list(true, g).map(|l| &l[..]));
+    ) -> impl Iterator<Item = &'s [Filed]> + use<'s, 'g> {
+        let by_user = self.list(false, user);
+        let by_group = groups.iter().filter_map(|g| self.list(true, g));
         by_user.into_iter().chain(by_group)
     }
 }
@@ -237,9 +327,9 @@ struct ResourceTarget {
     resource: Box<str>,
 }
 
-/// Grants at named scopes of one kind, by the scope's name. Keys behind an `Arc`, so that
-/// copying a shard copies no string.
-type Named = PersistentMap<Arc<str>, ScopeSubjects>;
+/// Grants at named scopes of one kind, by the scope's name. Keys are [`Name`]s: compared
+/// in the entry when short, and copying a shard copies no string.
+type Named = PersistentMap<Name, ScopeSubjects>;
 
 /// Every grant, filed by the scope it acts at (and, for compiling subjects, by subject alone).
 ///
@@ -256,7 +346,7 @@ pub(crate) struct ScopeIndex {
     namespaces: Named,
     nodes: Named,
     /// Resource scopes by object name, then by (namespace, group, resource).
-    resources: PersistentMap<Arc<str>, Arc<[(ResourceTarget, ScopeSubjects)]>>,
+    resources: PersistentMap<Name, Arc<[(ResourceTarget, ScopeSubjects)]>>,
 }
 
 /// What changes the grants at one scope.

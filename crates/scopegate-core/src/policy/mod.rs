@@ -4,6 +4,7 @@
 pub(crate) mod compile;
 mod grant;
 pub(crate) mod index;
+pub(crate) mod name;
 pub(crate) mod persistent;
 mod subject;
 
@@ -164,16 +165,18 @@ impl Policy {
         let index = self.index.at(step)?;
         let mut best: Option<(&Arc<Grant>, usize)> = None;
         for list in index.candidates(&request.user, &request.groups) {
-            for grant in list {
+            for filed in list {
                 // Each list is in canonical order: nothing after a grant that sorts after the
                 // best so far can be better. Compared only once something allowed.
                 if let Some((b, _)) = best
-                    && (Arc::ptr_eq(b, grant) || b.binding <= grant.binding)
+                    && (Arc::ptr_eq(b, &filed.grant) || b.binding <= filed.grant.binding)
                 {
                     break;
                 }
-                if let Some(rule) = grant.first_allowing_rule(&request.action) {
-                    best = Some((grant, rule));
+                // The role is filed beside the grant: the grant itself is loaded only when
+                // its role allows.
+                if let Some(rule) = filed.first_allowing_rule(&request.action) {
+                    best = Some((&filed.grant, rule));
                     break;
                 }
             }
@@ -191,7 +194,11 @@ impl Policy {
         let Some(index) = self.index.at(step) else {
             return Vec::new();
         };
-        let mut all: Vec<&Arc<Grant>> = index.candidates(user, groups).flatten().collect();
+        let mut all: Vec<&Arc<Grant>> = index
+            .candidates(user, groups)
+            .flatten()
+            .map(|filed| &filed.grant)
+            .collect();
         all.sort_unstable_by(|a, b| a.binding.cmp(&b.binding));
         all.dedup_by(|a, b| a.binding == b.binding);
         all
