@@ -29,7 +29,7 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use kube::api::{Api, ListParams, PostParams};
 use scopegate_core::model::{IamRole, IamRoleBinding, NODEGROUP_LABEL};
-use scopegate_testkit::{KubeApiServer, TestUser, kube_apiserver_disabled};
+use scopegate_testkit::{KubeApiServer, TestUser, kube_apiserver_disabled, step};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -52,10 +52,6 @@ const SERVICE_ACCOUNT_GROUPS: [&str; 3] = [
 ];
 /// How long the webhook may take to sync, and the controllers to converge.
 const WAIT: Duration = Duration::from_secs(60);
-
-fn step(name: &str, started: Instant) {
-    eprintln!("[{:>5.1?}] {name}", started.elapsed());
-}
 
 /// Runs kubectl with `args`, failing the test with its output (or with how to install it).
 fn kubectl(args: &[&str]) -> String {

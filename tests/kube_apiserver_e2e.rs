@@ -15,7 +15,7 @@ mod support;
 
 use reqwest::blocking::Client;
 use reqwest::header::{HeaderMap, HeaderValue};
-use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled};
+use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled, step};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -157,10 +157,6 @@ fn other_ca_client_certificate(dir: &Path) -> (PathBuf, PathBuf) {
     std::fs::write(&cert_path, cert.pem()).unwrap();
     std::fs::write(&key_path, key.serialize_pem()).unwrap();
     (cert_path, key_path)
-}
-
-fn step(name: &str, started: Instant) {
-    eprintln!("[{:>5.1?}] {name}", started.elapsed());
 }
 
 /// Whether the webhook logged an allow for `user` by `binding` at a scope of kind `kind`.

@@ -19,13 +19,12 @@
 mod support;
 
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use reqwest::blocking::Client as Http;
 use scopegate_core::model::{IamRoleBinding, RoleTemplate};
-use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled};
+use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled, step};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -39,23 +38,12 @@ const FOLLOW: Duration = Duration::from_secs(10);
 /// The field manager the test applies with.
 const MANAGER: &str = "scopegate-test";
 
-fn step(name: &str, started: Instant) {
-    eprintln!("[{:>5.1?}] {name}", started.elapsed());
-}
-
-/// Server-side applies `object` through `api`.
+/// Server-side applies `object` through `api` as the test's field manager.
 async fn apply<K>(api: &Api<K>, object: &K)
 where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let name = object.meta().name.clone().expect("a name");
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+    scopegate_testkit::apply(api, object, MANAGER).await;
 }
 
 async fn apply_all<K>(client: &Client, objects: &[K])
@@ -87,32 +75,11 @@ where
 
 /// The CRDs (without CEL rules, which v1.20 refuses), applied and Established.
 async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let all: Vec<CustomResourceDefinition> = scopegate_kube::crd::all()
+    let crds: Vec<_> = scopegate_kube::crd::all()
         .into_iter()
         .map(scopegate_kube::crd::without_cel_rules)
         .collect();
-    for crd in &all {
-        apply(&crds, crd).await;
-    }
-    for crd in &all {
-        let name = crd.name_any();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let stored = crds.get(&name).await.expect("read the CRD back");
-            let established = stored
-                .status
-                .and_then(|s| s.conditions)
-                .unwrap_or_default()
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True");
-            if established {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{name} not Established");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    scopegate_testkit::install_crds(client, &crds, MANAGER).await;
 }
 
 /// Every object of examples/policies, into the API server.

@@ -136,7 +136,7 @@ pub fn run_command(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
             &args.cluster_name,
             &args.settings,
             metrics,
-            shutdown_signal(),
+            crate::shutdown::signal("releasing the Lease"),
         )
         .await;
         metrics_server.abort();
@@ -206,21 +206,4 @@ impl Drop for ControllerTask {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: releasing the Lease");
 }

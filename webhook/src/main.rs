@@ -10,6 +10,7 @@ mod kube_client;
 mod policy_files;
 mod quick_request;
 mod serve;
+mod shutdown;
 mod validate;
 
 use clap::Parser;

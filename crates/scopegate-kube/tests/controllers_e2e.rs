@@ -29,7 +29,6 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, Resource, ResourceExt};
 use scopegate_core::model::{IamRole, IamRoleBinding, NodeGroup, RoleTemplate};
@@ -41,7 +40,7 @@ use scopegate_kube::crd;
 use scopegate_kube::materialize::{
     DesiredRbac, ObservedWorld, RbacObject, desired_cluster_role, desired_objects,
 };
-use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled};
+use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled, step};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -53,10 +52,6 @@ const ADMIN: &str = "test-admin";
 const LEASE: &str = "scopegate-controller";
 const LEASE_NS: &str = "default";
 const WAIT: Duration = Duration::from_secs(30);
-
-fn step(name: &str, started: Instant) {
-    eprintln!("[{:>5.1?}] {name}", started.elapsed());
-}
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics naming `what` after `limit`.
 async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
@@ -74,18 +69,12 @@ where
     }
 }
 
+/// Server-side applies `object` through `api` as the test's admin.
 async fn apply<K>(api: &Api<K>, object: &K)
 where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let name = object.name_any();
-    api.patch(
-        &name,
-        &PatchParams::apply(ADMIN).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+    scopegate_testkit::apply(api, object, ADMIN).await;
 }
 
 fn demo() -> PolicyObjects {
@@ -172,22 +161,8 @@ async fn run(server: &KubeApiServer, started: Instant) {
         "CRDs (without CEL rules, for v1.20): apply, wait for Established",
         started,
     );
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for generated in crd::all() {
-        apply(&crds, &crd::without_cel_rules(generated)).await;
-    }
-    for generated in crd::all() {
-        let name = generated.name_any();
-        eventually(&format!("{name} Established"), WAIT, || async {
-            let crd = crds.get(&name).await.ok()?;
-            let conditions = crd.status?.conditions?;
-            conditions
-                .iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-                .then_some(())
-        })
-        .await;
-    }
+    let crds: Vec<_> = crd::all().into_iter().map(crd::without_cel_rules).collect();
+    scopegate_testkit::install_crds(&client, &crds, ADMIN).await;
 
     step(
         "the demo's IAM and scope objects, Namespaces and Nodes",

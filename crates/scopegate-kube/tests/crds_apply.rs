@@ -27,7 +27,7 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams}
 use kube::{Client, Resource, ResourceExt};
 use scopegate_core::model::{Cluster, IamRole, IamRoleBinding, NodeGroup, RoleTemplate, Workspace};
 use scopegate_kube::crd;
-use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled, repo_root};
+use scopegate_testkit::{KubeApiServer, kube_apiserver_disabled, repo_root, step};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -38,27 +38,15 @@ use std::time::{Duration, Instant};
 /// The field manager Scopegate applies with.
 const MANAGER: &str = "scopegate";
 
-fn step(name: &str, started: Instant) {
-    eprintln!("[{:>5.1?}] {name}", started.elapsed());
-}
-
 /// Server-side applies `object` as the `scopegate` field manager and returns what the API
 /// server stored.
 async fn apply<K>(api: &Api<K>, object: &K) -> K
 where
     K: Resource + Clone + Debug + Serialize + DeserializeOwned,
 {
-    let name = object.meta().name.clone().expect("a name");
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(object),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {name}: {e}"))
+    scopegate_testkit::apply(api, object, MANAGER).await
 }
 
-/// Applies every object through the API `api_for` gives it, and reads each back.
 async fn apply_and_read_back<K>(objects: &[K], api_for: impl Fn(&K) -> Api<K>) -> Vec<(K, K)>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,

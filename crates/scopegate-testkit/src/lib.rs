@@ -9,6 +9,7 @@
 //! A suite skips with a clear message, and passes, when `SCOPEGATE_KAPI=0` is set
 //! ([`kube_apiserver_disabled`]); CI runs it.
 
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -252,5 +253,61 @@ pub fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Opt
         }
         assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Prints a test step with the time since `started`, so a slow or failing step is easy to find
+/// in the output.
+pub fn step(name: &str, started: Instant) {
+    eprintln!("[{:>5.1?}] {name}", started.elapsed());
+}
+
+/// Server-side applies `object` through `api` as the field manager `manager` (forcing), and
+/// returns what the API server stored.
+pub async fn apply<K>(api: &kube::Api<K>, object: &K, manager: &str) -> K
+where
+    K: kube::Resource + Clone + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let name = object
+        .meta()
+        .name
+        .clone()
+        .expect("an object to apply has a name");
+    api.patch(
+        &name,
+        &kube::api::PatchParams::apply(manager).force(),
+        &kube::api::Patch::Apply(object),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {name}: {e}"))
+}
+
+/// Applies `crds` and waits until each is Established (so its kind can be served), at most
+/// 30 s each.
+pub async fn install_crds(client: &kube::Client, crds: &[CustomResourceDefinition], manager: &str) {
+    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    for crd in crds {
+        apply(&api, crd, manager).await;
+    }
+    for crd in crds {
+        let name = crd.metadata.name.clone().expect("a CRD has a name");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let stored = api.get(&name).await.expect("read the CRD back");
+            let established = stored
+                .status
+                .and_then(|s| s.conditions)
+                .unwrap_or_default()
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            if established {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} not Established within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }

@@ -134,7 +134,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
     // One signal stops both listeners; each drains its own connections.
     let (stop, stopping) = tokio::sync::watch::channel(());
     tokio::spawn(async move {
-        shutdown_signal().await;
+        crate::shutdown::signal("draining connections").await;
         drop(stop);
     });
     let stopped = |mut stopping: tokio::sync::watch::Receiver<()>| async move {
@@ -212,21 +212,4 @@ fn tls_acceptor(args: &ServeArgs) -> anyhow::Result<Option<tokio_rustls::TlsAcce
     resolver.spawn_reloader();
     let config = tls::server_config(resolver, args.client_ca.as_deref())?;
     Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
-}
-
-/// Completes on SIGTERM (how Kubernetes stops a pod) or Ctrl-C.
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: draining connections");
 }
