@@ -272,15 +272,8 @@ fn the_watch_fed_webhook_decides_like_files_and_follows_the_cluster() {
         .expect("a tokio runtime");
     let client = runtime.block_on(kapi.client());
 
-    step("CRDs and examples/policies into the API server", started);
-    let applied = runtime.block_on(async {
-        install_crds(&client).await;
-        apply_examples(&client).await
-    });
-    eprintln!("    {applied} objects applied");
-
     step(
-        "webhooks: watch-fed (--kubeconfig) and file-fed (--policy)",
+        "watch-fed webhook (--kubeconfig) before the CRDs exist: not ready, no opinion",
         started,
     );
     let kubeconfig_arg = kubeconfig.display().to_string();
@@ -292,12 +285,36 @@ fn the_watch_fed_webhook_decides_like_files_and_follows_the_cluster() {
         &snapshot_arg,
         "--insecure-http",
     ]);
-    let demo = demo_policies().display().to_string();
-    let files = Server::start(&["--policy", &demo, "--insecure-http"]);
     let http = Http::builder()
         .timeout(Duration::from_secs(10))
         .build()
         .expect("an HTTP client");
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let (code, body) = readyz(&http, &watched);
+            code == 503
+                && body["source"]["cluster"]["notSynced"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.contains(&json!("IAMRoleBinding")))
+        }),
+        "before the CRDs exist /readyz must be 503 naming the kinds not synced: {:?}",
+        readyz(&http, &watched)
+    );
+    assert!(
+        !allowed(&http, &watched, &bob_reads_logs()),
+        "nothing may be allowed before the watches have synced"
+    );
+
+    step("CRDs and examples/policies into the API server", started);
+    let applied = runtime.block_on(async {
+        install_crds(&client).await;
+        apply_examples(&client).await
+    });
+    eprintln!("    {applied} objects applied");
+
+    step("file-fed webhook (--policy) beside it", started);
+    let demo = demo_policies().display().to_string();
+    let files = Server::start(&["--policy", &demo, "--insecure-http"]);
     assert!(
         eventually(Duration::from_secs(30), || readyz(&http, &watched).0 == 200),
         "the watch-fed webhook never became ready: {:?}\n{}",

@@ -11,7 +11,6 @@ mod errors;
 mod linger;
 mod metrics;
 mod ops;
-mod readiness;
 mod reload;
 mod routes;
 mod source;
@@ -127,10 +126,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         "scopegate: listening on {scheme}://{local} (POST /authorize, /explain; GET /healthz, /readyz, /metrics)"
     );
 
-    let app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(
-        state,
-        readiness::with_watch_status,
-    ));
+    let app = routes::router(state);
     // One signal stops both listeners; each drains its own connections.
     let (stop, stopping) = tokio::sync::watch::channel(());
     tokio::spawn(async move {

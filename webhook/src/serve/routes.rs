@@ -4,7 +4,7 @@
 
 use super::errors::ApiError;
 use super::metrics::{RejectionLabel, ResultLabel};
-use super::state::{AppState, rfc3339};
+use super::state::{AppState, ServedFrom, rfc3339};
 use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -204,12 +204,16 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .clone();
+    let cluster_source = state
+        .cluster
+        .as_ref()
+        .map(|cluster| json!({ "cluster": cluster.status_json() }));
     let (Some(loaded), Some(snapshot)) = (state.loaded.load_full(), state.engine.snapshot()) else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "ready": false, "lastReloadError": last_error })),
-        )
-            .into_response();
+        let mut answer = json!({ "ready": false, "lastReloadError": last_error });
+        if let (Some(source), Some(fields)) = (cluster_source, answer.as_object_mut()) {
+            fields.insert("source".into(), source);
+        }
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(answer)).into_response();
     };
     let objects: std::collections::BTreeMap<String, usize> = snapshot
         .policy
@@ -217,19 +221,31 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .iter()
         .map(|(k, n)| (k.to_string(), *n))
         .collect();
-    (
-        StatusCode::OK,
-        Json(json!({
-            "ready": true,
-            "generation": snapshot.generation,
-            "loadedAt": rfc3339(loaded.loaded_at),
-            "servingFrom": loaded.from,
-            "objects": objects,
-            "cache": state.engine.cache_stats(),
-            "lastReloadError": last_error,
-        })),
-    )
-        .into_response()
+    // With a cluster to watch: not ready until every kind has been listed once, unless the
+    // last-known-good snapshot is served meanwhile (the API server could not be reached); a
+    // failing watch afterwards leaves it ready, since it keeps deciding on what it holds.
+    let ready = state
+        .cluster
+        .as_ref()
+        .is_none_or(|cluster| cluster.is_synced() || loaded.from == ServedFrom::Snapshot);
+    let mut answer = json!({
+        "ready": ready,
+        "generation": snapshot.generation,
+        "loadedAt": rfc3339(loaded.loaded_at),
+        "servingFrom": loaded.from,
+        "objects": objects,
+        "cache": state.engine.cache_stats(),
+        "lastReloadError": last_error,
+    });
+    if let (Some(source), Some(fields)) = (cluster_source, answer.as_object_mut()) {
+        fields.insert("source".into(), source);
+    }
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(answer)).into_response()
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
