@@ -1,62 +1,211 @@
 //! Compiled subjects (the L2 tier): everything in one policy that can apply to one subject
 //! (user plus groups), filed by scope, so that deciding any request of that subject costs
-//! one lookup per chain step. The seed's "precomputation at login".
+//! one probe of a small flat table per chain step. The seed's "precomputation at login".
+//!
+//! Layout: the subject's grants, each beside its resolved role, in one flat array grouped
+//! by scope (each group in canonical order, by binding), and one hash table of scopes keyed
+//! by the hash of their chain step, each entry (stored in the table) naming its group's
+//! range. A probe hashes the step once, finds the entry and compares the kind and name kept
+//! inline in it; the policy's index is not read. (A sorted array searched by binary search
+//! was tried first: subjects whose groups are bound at thousands of namespaces made every
+//! probe a dozen cache misses.) Compiling is one pass over the subject's grant lists and
+//! one sort, then the two arrays and the table.
 
-use super::{Grant, Policy};
-use crate::chain::ScopeChain;
+use super::name::Name;
+use super::persistent::hash_of;
+use super::{Grant, Policy, ResolvedRole};
+use crate::chain::{ScopeChain, ScopeStep};
 use crate::decision::{Allowed, Decision};
-use crate::model::Scope;
-use crate::request::Request;
-use std::collections::HashMap;
+use crate::request::{Action, Request};
 use std::sync::Arc;
 
-type ScopeMap = hashbrown::HashMap<Scope, Vec<Arc<Grant>>, foldhash::fast::RandomState>;
+/// One grant of the subject, its role beside it so that checking the rules does not load
+/// the grant (the grant is read only when its role allows).
+#[derive(Debug, Clone)]
+struct SubjectGrant {
+    role: Arc<ResolvedRole>,
+    grant: Arc<Grant>,
+}
 
-/// The grants of one subject in one policy, by scope, each list in canonical order.
+impl SubjectGrant {
+    /// The index of the first of the role's rules that covers `action`, if any; the same as
+    /// [`Grant::first_allowing_rule`].
+    #[inline]
+    fn first_allowing_rule(&self, action: &Action) -> Option<usize> {
+        self.role
+            .rules
+            .iter()
+            .position(|rule| crate::rbac::rule_allows(rule, action))
+    }
+}
+
+/// The kind of a chain step, as a small integer kept in a [`ScopeEntry`].
+#[inline]
+fn step_kind(step: &ScopeStep<'_>) -> u8 {
+    match step {
+        ScopeStep::Platform => 0,
+        ScopeStep::Cluster(_) => 1,
+        ScopeStep::Workspace(_) => 2,
+        ScopeStep::NodeGroup(_) => 3,
+        ScopeStep::Namespace(_) => 4,
+        ScopeStep::Node(_) => 5,
+        ScopeStep::Resource { .. } => RESOURCE,
+    }
+}
+
+/// The kind of a Resource step.
+const RESOURCE: u8 = 6;
+
+/// The name compared inline for a chain step (a Resource step's object name; the rest of a
+/// Resource scope is compared on the grant).
+#[inline]
+fn step_name<'a>(step: &ScopeStep<'a>) -> &'a str {
+    match *step {
+        ScopeStep::Platform => "",
+        ScopeStep::Cluster(n)
+        | ScopeStep::Workspace(n)
+        | ScopeStep::NodeGroup(n)
+        | ScopeStep::Namespace(n)
+        | ScopeStep::Node(n) => n,
+        ScopeStep::Resource { name, .. } => name,
+    }
+}
+
+/// The grants of the subject at one scope: the scope's step hash, kind and name, and the
+/// range of its grants in [`CompiledSubject::grants`].
+#[derive(Debug, Clone)]
+struct ScopeEntry {
+    hash: u64,
+    kind: u8,
+    start: u32,
+    end: u32,
+    name: Name,
+}
+
+/// The grants of one subject in one policy, by scope, each scope's grants in canonical
+/// order. See the module documentation for the layout.
 #[derive(Debug, Clone)]
 pub struct CompiledSubject {
-    user: String,
-    groups: Vec<String>,
-    by_scope: ScopeMap,
+    /// The user, then each group, each as its length (`u32`, little-endian) then its
+    /// bytes: one allocation, compared in one pass on a cache hit.
+    names: Box<[u8]>,
+    /// The scopes, by the hash of their chain step (entries stored in the table itself).
+    scopes: hashbrown::HashTable<ScopeEntry>,
+    /// Grouped by scope as `scopes` says, each group sorted by binding, each binding once.
+    grants: Box<[SubjectGrant]>,
 }
 
 impl CompiledSubject {
     /// Whether this compiles exactly the subject of `request` (same user, same groups in the
     /// same order).
     pub fn is_for(&self, request: &Request) -> bool {
-        self.user == request.user && self.groups == request.groups
+        let mut rest: &[u8] = &self.names;
+        let names = std::iter::once(&request.user).chain(&request.groups);
+        for name in names {
+            let Some((len, tail)) = rest.split_first_chunk::<4>() else {
+                return false;
+            };
+            let len = u32::from_le_bytes(*len) as usize;
+            if len != name.len() {
+                return false;
+            }
+            let Some((packed, tail)) = tail.split_at_checked(len) else {
+                return false;
+            };
+            if packed != name.as_bytes() {
+                return false;
+            }
+            rest = tail;
+        }
+        rest.is_empty()
     }
 
     /// How many scopes the subject has grants at.
     pub fn scope_count(&self) -> usize {
-        self.by_scope.len()
+        self.scopes.len()
+    }
+
+    /// The subject's grants at one chain step, in canonical order (empty if none).
+    #[inline]
+    fn at(&self, step: &ScopeStep<'_>) -> &[SubjectGrant] {
+        if self.scopes.is_empty() {
+            return &[];
+        }
+        let hash = hash_of(step);
+        let kind = step_kind(step);
+        let name = step_name(step).as_bytes();
+        self.scopes
+            .find(hash, |entry| {
+                entry.hash == hash
+                    && entry.kind == kind
+                    && entry.name.as_bytes() == name
+                    // A Resource scope has three more fields: compared on its first grant.
+                    && (kind != RESOURCE
+                        || self
+                            .grants
+                            .get(entry.start as usize)
+                            .is_some_and(|g| ScopeStep::of(&g.grant.scope) == *step))
+            })
+            .and_then(|entry| self.grants.get(entry.start as usize..entry.end as usize))
+            .unwrap_or_default()
     }
 }
 
 impl Policy {
     /// Compiles everything that can apply to `user` with `groups`.
     pub fn compile_subject(&self, user: &str, groups: &[String]) -> CompiledSubject {
-        let mut by_scope: HashMap<&Scope, Vec<Arc<Grant>>> = HashMap::new();
-        for list in self.index.all_scopes.candidates(user, groups) {
-            for grant in list {
-                by_scope
-                    .entry(&grant.scope)
-                    .or_default()
-                    .push(grant.clone());
+        let mut all: Vec<(u64, &Arc<Grant>)> = self
+            .index
+            .all_scopes
+            .candidates(user, groups)
+            .flatten()
+            .map(|grant| (hash_of(&ScopeStep::of(&grant.scope)), grant))
+            .collect();
+        all.sort_unstable_by(|a, b| {
+            (a.0, &a.1.scope, &a.1.binding).cmp(&(b.0, &b.1.scope, &b.1.binding))
+        });
+        all.dedup_by(|a, b| a.1.binding == b.1.binding && a.1.scope == b.1.scope);
+
+        let mut scopes: Vec<ScopeEntry> = Vec::new();
+        let mut grants: Vec<SubjectGrant> = Vec::with_capacity(all.len());
+        for (i, &(hash, grant)) in all.iter().enumerate() {
+            let new_scope = i == 0 || all[i - 1].0 != hash || all[i - 1].1.scope != grant.scope;
+            let at = u32::try_from(grants.len()).unwrap_or(u32::MAX);
+            if new_scope {
+                let step = ScopeStep::of(&grant.scope);
+                scopes.push(ScopeEntry {
+                    hash,
+                    kind: step_kind(&step),
+                    start: at,
+                    end: at,
+                    name: step_name(&step).into(),
+                });
+            }
+            grants.push(SubjectGrant {
+                role: grant.role.clone(),
+                grant: grant.clone(),
+            });
+            if let Some(entry) = scopes.last_mut() {
+                entry.end = at.saturating_add(1);
             }
         }
-        let by_scope = by_scope
-            .into_iter()
-            .map(|(scope, mut grants)| {
-                grants.sort_unstable_by(|a, b| a.binding.cmp(&b.binding));
-                grants.dedup_by(|a, b| a.binding == b.binding);
-                (scope.clone(), grants)
-            })
-            .collect();
+        let mut table = hashbrown::HashTable::with_capacity(scopes.len());
+        for entry in scopes {
+            table.insert_unique(entry.hash, entry, |e| e.hash);
+        }
+        let names_len =
+            4 * (1 + groups.len()) + user.len() + groups.iter().map(String::len).sum::<usize>();
+        let mut names = Vec::with_capacity(names_len);
+        for name in std::iter::once(user).chain(groups.iter().map(String::as_str)) {
+            // A name of 4 GiB or more gets a wrong length: never a hit, never a wrong answer.
+            let len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+            names.extend_from_slice(&len.to_le_bytes());
+            names.extend_from_slice(name.as_bytes());
+        }
         CompiledSubject {
-            user: user.to_string(),
-            groups: groups.to_vec(),
-            by_scope,
+            names: names.into_boxed_slice(),
+            scopes: table,
+            grants: grants.into_boxed_slice(),
         }
     }
 
@@ -65,13 +214,10 @@ impl Policy {
     pub fn decide_compiled(&self, subject: &CompiledSubject, request: &Request) -> Decision {
         let chain = ScopeChain::for_action(&request.action, &self.topology);
         for step in chain.steps() {
-            let Some(grants) = subject.by_scope.get(step) else {
-                continue;
-            };
-            for grant in grants {
-                if let Some(rule_index) = grant.first_allowing_rule(&request.action) {
+            for filed in subject.at(step) {
+                if let Some(rule_index) = filed.first_allowing_rule(&request.action) {
                     return Decision::Allowed(Allowed {
-                        grant: grant.clone(),
+                        grant: filed.grant.clone(),
                         rule_index,
                     });
                 }
