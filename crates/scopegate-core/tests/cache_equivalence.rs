@@ -24,12 +24,15 @@
 //! must be what the policy of the generation it names decides, and no answer may come from
 //! a generation older than one whose replacement had returned before the request started.
 
+mod common;
+
+use common::generators::{match_labels, meta};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::rbac::v1::{
     AggregationRule, ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef,
     Subject,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use proptest::prelude::*;
 use proptest::sample::{select, subsequence};
 use proptest::test_runner::{TestError, TestRunner};
@@ -149,26 +152,6 @@ struct World {
     node_group: [Option<&'static str>; 2],
 }
 
-fn meta(name: &str, labels: &[(&str, &str)]) -> ObjectMeta {
-    ObjectMeta {
-        name: Some(name.to_string()),
-        labels: (!labels.is_empty()).then(|| {
-            labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        }),
-        ..Default::default()
-    }
-}
-
-fn match_labels(key: &str, value: &str) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some([(key.to_string(), value.to_string())].into()),
-        match_expressions: None,
-    }
-}
-
 fn scope_spec(kind: ScopeKind, index: usize) -> ScopeSpec {
     let named = |names: &[&str]| ScopeSpec {
         kind,
@@ -228,7 +211,7 @@ impl World {
             node_groups: vec![NodeGroup::new(
                 "ng-a",
                 NodeGroupSpec {
-                    node_selector: match_labels(NODEGROUP_LABEL, "ng-a"),
+                    node_selector: match_labels(&[(NODEGROUP_LABEL, "ng-a")]),
                     ..Default::default()
                 },
             )],
@@ -268,7 +251,7 @@ impl World {
             metadata: meta(AGGREGATED, &[]),
             rules: None,
             aggregation_rule: Some(AggregationRule {
-                cluster_role_selectors: Some(vec![match_labels("agg", "yes")]),
+                cluster_role_selectors: Some(vec![match_labels(&[("agg", "yes")])]),
             }),
         });
         for ((ns, name), rules) in NATIVE_ROLES.iter().zip(&self.native_roles) {
