@@ -5,6 +5,8 @@
 use crate::model::{SCOPE_GROUP, Scope};
 use crate::request::{Action, ResourceAttributes};
 use crate::topology::Topology;
+use std::convert::Infallible;
+use std::ops::ControlFlow;
 
 /// One step of a scope chain, borrowing its names from the request and the topology.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -101,6 +103,26 @@ impl hashbrown::Equivalent<Scope> for ScopeStep<'_> {
 /// The longest chain has five steps (Resource → Namespace → Workspace → Cluster → Platform).
 const MAX_STEPS: usize = 5;
 
+/// Which steps of a chain that come from the topology a walk looks up: a namespace's
+/// workspace, a node's node group. A caller that knows it has nothing at one of those kinds
+/// (a compiled subject with no grant at any workspace, say) skips the lookup: a probe of a
+/// map as large as the cluster, likely a cache miss on a large one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Lookups {
+    /// Look up a namespace's workspace.
+    pub(crate) workspace: bool,
+    /// Look up a node's node group.
+    pub(crate) node_group: bool,
+}
+
+impl Lookups {
+    /// Every lookup: the whole chain.
+    pub(crate) const ALL: Lookups = Lookups {
+        workspace: true,
+        node_group: true,
+    };
+}
+
 /// A request's scope chain, most specific scope first, ending at Platform.
 #[derive(Clone, Copy, Debug)]
 pub struct ScopeChain<'a> {
@@ -116,12 +138,16 @@ impl<'a> ScopeChain<'a> {
         }
     }
 
-    fn push(&mut self, step: ScopeStep<'a>) {
+    /// Adds `step` unless it is already on the chain; whether it was added.
+    fn push(&mut self, step: ScopeStep<'a>) -> bool {
         // Every chain built below has at most MAX_STEPS steps; a longer one would be a bug
         // in this module, and dropping a step can only lose allows, never add them.
         if self.len < MAX_STEPS && !self.steps[..self.len].contains(&step) {
             self.steps[self.len] = step;
             self.len += 1;
+            true
+        } else {
+            false
         }
     }
 
@@ -132,17 +158,87 @@ impl<'a> ScopeChain<'a> {
 
     /// The chain of a request, as the model's table says.
     pub fn for_action(action: &'a Action, topology: &'a Topology) -> Self {
-        let mut chain = ScopeChain::new();
-        match action {
-            Action::NonResource(_) => {}
-            Action::Resource(attrs) => chain.push_resource_steps(attrs, topology),
-        }
-        chain.push(ScopeStep::Cluster(topology.cluster_name()));
-        chain.push(ScopeStep::Platform);
-        chain
+        let mut walk = Walk::new(topology, Lookups::ALL, |_: &ScopeStep<'a>| {
+            ControlFlow::<Infallible>::Continue(())
+        });
+        let ControlFlow::Continue(()) = walk.action(action);
+        walk.chain
     }
 
-    fn push_resource_steps(&mut self, attrs: &'a ResourceAttributes, topology: &'a Topology) {
+    /// Visits the chain of a request step by step, most specific first, until `visit`
+    /// breaks, and returns what it broke with. Each topology lookup is made only when the
+    /// walk gets to the step it yields (a request allowed at its namespace never looks up
+    /// the workspace), and only if `lookups` asks for it. With [`Lookups::ALL`] the steps
+    /// visited are those of [`ScopeChain::for_action`], in its order.
+    #[inline]
+    pub(crate) fn walk_action<T>(
+        action: &'a Action,
+        topology: &'a Topology,
+        lookups: Lookups,
+        visit: impl FnMut(&ScopeStep<'a>) -> ControlFlow<T>,
+    ) -> Option<T> {
+        match Walk::new(topology, lookups, visit).action(action) {
+            ControlFlow::Break(found) => Some(found),
+            ControlFlow::Continue(()) => None,
+        }
+    }
+
+    /// The chain of a scope itself: the scope, then the scopes above it. Used for UI
+    /// permissions ("what may this user see on this workspace's page"). Above a Cluster there
+    /// is only Platform, and above Platform nothing: the served cluster is added only under
+    /// the scopes that live inside it.
+    pub fn for_scope(scope: &'a Scope, topology: &'a Topology) -> Self {
+        let mut walk = Walk::new(topology, Lookups::ALL, |_: &ScopeStep<'a>| {
+            ControlFlow::<Infallible>::Continue(())
+        });
+        let ControlFlow::Continue(()) = walk.scope(scope);
+        walk.chain
+    }
+}
+
+/// Builds a chain step by step, handing each new step to `visit` as soon as it is known.
+/// The one place where the shape of a chain is written down: [`ScopeChain::for_action`] and
+/// [`ScopeChain::for_scope`] are walks that never stop.
+struct Walk<'a, F> {
+    chain: ScopeChain<'a>,
+    topology: &'a Topology,
+    lookups: Lookups,
+    visit: F,
+}
+
+impl<'a, T, F: FnMut(&ScopeStep<'a>) -> ControlFlow<T>> Walk<'a, F> {
+    fn new(topology: &'a Topology, lookups: Lookups, visit: F) -> Self {
+        Walk {
+            chain: ScopeChain::new(),
+            topology,
+            lookups,
+            visit,
+        }
+    }
+
+    /// Adds `step` (unless already on the chain) and visits it.
+    #[inline]
+    fn push(&mut self, step: ScopeStep<'a>) -> ControlFlow<T> {
+        if self.chain.push(step) {
+            (self.visit)(&step)
+        } else {
+            ControlFlow::Continue(())
+        }
+    }
+
+    /// The chain of a request, as the model's table says.
+    #[inline]
+    fn action(&mut self, action: &'a Action) -> ControlFlow<T> {
+        match action {
+            Action::NonResource(_) => {}
+            Action::Resource(attrs) => self.resource_steps(attrs)?,
+        }
+        self.push(ScopeStep::Cluster(self.topology.cluster_name()))?;
+        self.push(ScopeStep::Platform)
+    }
+
+    #[inline]
+    fn resource_steps(&mut self, attrs: &'a ResourceAttributes) -> ControlFlow<T> {
         let named = !attrs.name.is_empty();
         let resource_step = ScopeStep::Resource {
             namespace: &attrs.namespace,
@@ -152,74 +248,75 @@ impl<'a> ScopeChain<'a> {
         };
         if !attrs.namespace.is_empty() {
             if named {
-                self.push(resource_step);
+                self.push(resource_step)?;
             }
-            self.push_namespace_steps(&attrs.namespace, topology);
+            self.namespace_steps(&attrs.namespace)
         } else if named && attrs.group.is_empty() && attrs.resource == "nodes" {
-            self.push(resource_step);
-            self.push_node_steps(&attrs.name, topology);
+            self.push(resource_step)?;
+            self.node_steps(&attrs.name)
         } else if named && attrs.group == SCOPE_GROUP && attrs.resource == "workspaces" {
-            self.push(ScopeStep::Workspace(&attrs.name));
+            self.push(ScopeStep::Workspace(&attrs.name))
         } else if named && attrs.group == SCOPE_GROUP && attrs.resource == "nodegroups" {
-            self.push(ScopeStep::NodeGroup(&attrs.name));
+            self.push(ScopeStep::NodeGroup(&attrs.name))
         } else if named && attrs.group == SCOPE_GROUP && attrs.resource == "clusters" {
-            self.push(ScopeStep::Cluster(&attrs.name));
+            self.push(ScopeStep::Cluster(&attrs.name))
         } else if named {
-            self.push(resource_step);
+            self.push(resource_step)
+        } else {
+            ControlFlow::Continue(())
         }
     }
 
-    fn push_namespace_steps(&mut self, namespace: &'a str, topology: &'a Topology) {
-        self.push(ScopeStep::Namespace(namespace));
-        if let Some(workspace) = topology.workspace_of(namespace) {
-            self.push(ScopeStep::Workspace(workspace));
+    #[inline]
+    fn namespace_steps(&mut self, namespace: &'a str) -> ControlFlow<T> {
+        self.push(ScopeStep::Namespace(namespace))?;
+        if self.lookups.workspace
+            && let Some(workspace) = self.topology.workspace_of(namespace)
+        {
+            self.push(ScopeStep::Workspace(workspace))?;
         }
+        ControlFlow::Continue(())
     }
 
-    fn push_node_steps(&mut self, node: &'a str, topology: &'a Topology) {
-        self.push(ScopeStep::Node(node));
-        if let Some(group) = topology.node_group_of(node) {
-            self.push(ScopeStep::NodeGroup(group));
+    #[inline]
+    fn node_steps(&mut self, node: &'a str) -> ControlFlow<T> {
+        self.push(ScopeStep::Node(node))?;
+        if self.lookups.node_group
+            && let Some(group) = self.topology.node_group_of(node)
+        {
+            self.push(ScopeStep::NodeGroup(group))?;
         }
+        ControlFlow::Continue(())
     }
 
-    /// The chain of a scope itself: the scope, then the scopes above it. Used for UI
-    /// permissions ("what may this user see on this workspace's page"). Above a Cluster there
-    /// is only Platform, and above Platform nothing: the served cluster is added only under
-    /// the scopes that live inside it.
-    pub fn for_scope(scope: &'a Scope, topology: &'a Topology) -> Self {
-        let mut chain = ScopeChain::new();
+    /// The chain of a scope itself (see [`ScopeChain::for_scope`]).
+    fn scope(&mut self, scope: &'a Scope) -> ControlFlow<T> {
         match scope {
-            Scope::Platform => {
-                chain.push(ScopeStep::Platform);
-                return chain;
-            }
+            Scope::Platform => return self.push(ScopeStep::Platform),
             Scope::Cluster { name } => {
-                chain.push(ScopeStep::Cluster(name));
-                chain.push(ScopeStep::Platform);
-                return chain;
+                self.push(ScopeStep::Cluster(name))?;
+                return self.push(ScopeStep::Platform);
             }
-            Scope::Workspace { name } => chain.push(ScopeStep::Workspace(name)),
-            Scope::NodeGroup { name } => chain.push(ScopeStep::NodeGroup(name)),
-            Scope::Namespace { name } => chain.push_namespace_steps(name, topology),
-            Scope::Node { name } => chain.push_node_steps(name, topology),
+            Scope::Workspace { name } => self.push(ScopeStep::Workspace(name))?,
+            Scope::NodeGroup { name } => self.push(ScopeStep::NodeGroup(name))?,
+            Scope::Namespace { name } => self.namespace_steps(name)?,
+            Scope::Node { name } => self.node_steps(name)?,
             Scope::Resource {
                 namespace,
                 api_group,
                 resource,
                 name,
             } => {
-                chain.push(ScopeStep::of(scope));
+                self.push(ScopeStep::of(scope))?;
                 if !namespace.is_empty() {
-                    chain.push_namespace_steps(namespace, topology);
+                    self.namespace_steps(namespace)?;
                 } else if api_group.is_empty() && resource == "nodes" {
-                    chain.push_node_steps(name, topology);
+                    self.node_steps(name)?;
                 }
             }
         }
-        chain.push(ScopeStep::Cluster(topology.cluster_name()));
-        chain.push(ScopeStep::Platform);
-        chain
+        self.push(ScopeStep::Cluster(self.topology.cluster_name()))?;
+        self.push(ScopeStep::Platform)
     }
 }
 
@@ -603,6 +700,96 @@ mod tests {
             res("ns", "apps", "deployments", "d"),
         ] {
             assert_eq!(ScopeStep::of(&scope).to_scope(), scope);
+        }
+    }
+
+    /// Resource requests over every branch of the chain table: namespaced or not, nodes in
+    /// and out of node groups, the scope kinds (named and in other groups), the served
+    /// cluster and another one.
+    fn any_action() -> impl proptest::strategy::Strategy<Value = Action> {
+        use proptest::prelude::*;
+        let group = prop::sample::select(vec!["", "apps", SCOPE_GROUP]);
+        let resources = prop::sample::select(vec![
+            "pods",
+            "nodes",
+            "workspaces",
+            "nodegroups",
+            "clusters",
+        ]);
+        let name = prop::sample::select(vec!["", "n1", "n2", "ws-a", "gpu", "prod", "other"]);
+        let namespace = prop::sample::select(vec!["", "team-a", "loose", "unknown"]);
+        (group, resources, name, namespace, any::<bool>()).prop_map(
+            |(group, resource_name, name, namespace, non_resource)| {
+                if non_resource {
+                    Action::NonResource(NonResourceAttributes {
+                        verb: "get".into(),
+                        path: "/healthz".into(),
+                    })
+                } else {
+                    resource(group, resource_name, name, namespace)
+                }
+            },
+        )
+    }
+
+    /// The steps a walk visits, until `stop_at` (a step index) if given, and what it
+    /// returned.
+    fn walked(
+        action: &Action,
+        topology: &Topology,
+        lookups: Lookups,
+        stop_at: Option<usize>,
+    ) -> (Vec<Scope>, Option<Scope>) {
+        let mut visited = Vec::new();
+        let found = ScopeChain::walk_action(action, topology, lookups, |step| {
+            visited.push(step.to_scope());
+            if Some(visited.len() - 1) == stop_at {
+                ControlFlow::Break(step.to_scope())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        (visited, found)
+    }
+
+    proptest::proptest! {
+        /// A walk that never stops visits exactly the chain `for_action` builds; one that
+        /// stops at step k has visited the first k + 1 steps and returns the k-th.
+        #[test]
+        fn walk_visits_the_chain_in_order_and_stops_where_told(
+            action in any_action(),
+            stop_at in 0usize..6,
+        ) {
+            let t = topology();
+            let chain = steps_of(&action, &t);
+            let (visited, found) = walked(&action, &t, Lookups::ALL, None);
+            proptest::prop_assert_eq!(&visited, &chain);
+            proptest::prop_assert_eq!(found, None);
+
+            let (visited, found) = walked(&action, &t, Lookups::ALL, Some(stop_at));
+            let expected: Vec<Scope> = chain.iter().take(stop_at + 1).cloned().collect();
+            proptest::prop_assert_eq!(&visited, &expected);
+            proptest::prop_assert_eq!(found, chain.get(stop_at).cloned());
+        }
+
+        /// Without a lookup, a walk is the chain of a topology that has no such membership:
+        /// only the steps found through the topology are left out.
+        #[test]
+        fn walk_without_a_lookup_leaves_out_only_the_step_it_would_find(
+            action in any_action(),
+            workspace in proptest::prelude::any::<bool>(),
+            node_group in proptest::prelude::any::<bool>(),
+        ) {
+            let full = topology();
+            let mut reduced = topology();
+            if !workspace {
+                reduced.set_workspace_of("team-a", None);
+            }
+            if !node_group {
+                reduced.set_node_group_of("n1", None);
+            }
+            let (visited, _) = walked(&action, &full, Lookups { workspace, node_group }, None);
+            proptest::prop_assert_eq!(visited, steps_of(&action, &reduced));
         }
     }
 }

@@ -12,7 +12,7 @@ pub use compile::{EffectiveRole, RoleProblem, effective_rules};
 pub use grant::{Grant, GrantSubject, ResolvedRole, SubjectKind};
 pub use subject::CompiledSubject;
 
-use crate::chain::{ScopeChain, ScopeStep};
+use crate::chain::{Lookups, ScopeChain, ScopeStep};
 use crate::decision::{Allowed, Decision};
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::explain::{BindingConsidered, Explanation, RuleAllow, RuleRejection, ScopeVisit};
@@ -26,6 +26,7 @@ use crate::topology::{DEFAULT_CLUSTER_NAME, Topology};
 use index::{ByBinding, ScopeIndex};
 use persistent::PersistentMap;
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
 
 /// How to build a policy.
@@ -143,16 +144,19 @@ impl Policy {
     /// Decides a request: walks its scope chain from the most specific scope and stops at
     /// the first binding whose role has a rule that allows it.
     pub fn decide(&self, request: &Request) -> Decision {
-        let chain = ScopeChain::for_action(&request.action, &self.topology);
-        for step in chain.steps() {
-            if let Some((grant, rule_index)) = self.first_allow_at(step, request) {
-                return Decision::Allowed(Allowed {
+        ScopeChain::walk_action(
+            &request.action,
+            &self.topology,
+            Lookups::ALL,
+            |step| match self.first_allow_at(step, request) {
+                Some((grant, rule_index)) => ControlFlow::Break(Decision::Allowed(Allowed {
                     grant: grant.clone(),
                     rule_index,
-                });
-            }
-        }
-        Decision::NoOpinion
+                })),
+                None => ControlFlow::Continue(()),
+            },
+        )
+        .unwrap_or(Decision::NoOpinion)
     }
 
     /// At one step, the first grant in canonical order that allows the request, and its rule.

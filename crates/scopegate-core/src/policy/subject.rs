@@ -10,13 +10,19 @@
 //! was tried first: subjects whose groups are bound at thousands of namespaces made every
 //! probe a dozen cache misses.) Compiling is one pass over the subject's grant lists and
 //! one sort, then the two arrays and the table.
+//!
+//! The subject also keeps the set of scope kinds it has grants at: a chain step of any other
+//! kind is skipped without hashing it, and the topology lookups of the walk (a namespace's
+//! workspace, a node's node group: probes of maps as large as the cluster) are not made at
+//! all for a subject with nothing at any workspace or node group.
 
 use super::name::Name;
 use super::persistent::hash_of;
 use super::{Grant, Policy, ResolvedRole};
-use crate::chain::{ScopeChain, ScopeStep};
+use crate::chain::{Lookups, ScopeChain, ScopeStep};
 use crate::decision::{Allowed, Decision};
 use crate::request::{Action, Request};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 /// One grant of the subject, its role beside it so that checking the rules does not load
@@ -39,20 +45,25 @@ impl SubjectGrant {
     }
 }
 
-/// The kind of a chain step, as a small integer kept in a [`ScopeEntry`].
+/// The kind of a chain step, as a small integer kept in a [`ScopeEntry`] (and as a bit
+/// position in [`CompiledSubject::kinds`]).
 #[inline]
 fn step_kind(step: &ScopeStep<'_>) -> u8 {
     match step {
         ScopeStep::Platform => 0,
         ScopeStep::Cluster(_) => 1,
-        ScopeStep::Workspace(_) => 2,
-        ScopeStep::NodeGroup(_) => 3,
+        ScopeStep::Workspace(_) => WORKSPACE,
+        ScopeStep::NodeGroup(_) => NODE_GROUP,
         ScopeStep::Namespace(_) => 4,
         ScopeStep::Node(_) => 5,
         ScopeStep::Resource { .. } => RESOURCE,
     }
 }
 
+/// The kind of a Workspace step.
+const WORKSPACE: u8 = 2;
+/// The kind of a NodeGroup step.
+const NODE_GROUP: u8 = 3;
 /// The kind of a Resource step.
 const RESOURCE: u8 = 6;
 
@@ -93,6 +104,10 @@ pub struct CompiledSubject {
     scopes: hashbrown::HashTable<ScopeEntry>,
     /// Grouped by scope as `scopes` says, each group sorted by binding, each binding once.
     grants: Box<[SubjectGrant]>,
+    /// The kinds of scope the subject has grants at, one bit per [`step_kind`]: a step of
+    /// another kind is not probed, and a namespace's workspace (a node's node group) is not
+    /// even looked up when the subject has nothing at any workspace (node group).
+    kinds: u8,
 }
 
 impl CompiledSubject {
@@ -120,6 +135,12 @@ impl CompiledSubject {
         rest.is_empty()
     }
 
+    /// Whether the subject has a grant at any scope of this [`step_kind`].
+    #[inline]
+    fn has_kind(&self, kind: u8) -> bool {
+        self.kinds & (1 << kind) != 0
+    }
+
     /// How many scopes the subject has grants at.
     pub fn scope_count(&self) -> usize {
         self.scopes.len()
@@ -128,11 +149,11 @@ impl CompiledSubject {
     /// The subject's grants at one chain step, in canonical order (empty if none).
     #[inline]
     fn at(&self, step: &ScopeStep<'_>) -> &[SubjectGrant] {
-        if self.scopes.is_empty() {
+        let kind = step_kind(step);
+        if !self.has_kind(kind) {
             return &[];
         }
         let hash = hash_of(step);
-        let kind = step_kind(step);
         let name = step_name(step).as_bytes();
         self.scopes
             .find(hash, |entry| {
@@ -189,6 +210,7 @@ impl Policy {
                 entry.end = at.saturating_add(1);
             }
         }
+        let kinds = scopes.iter().fold(0u8, |kinds, e| kinds | (1 << e.kind));
         let mut table = hashbrown::HashTable::with_capacity(scopes.len());
         for entry in scopes {
             table.insert_unique(entry.hash, entry, |e| e.hash);
@@ -206,23 +228,31 @@ impl Policy {
             names: names.into_boxed_slice(),
             scopes: table,
             grants: grants.into_boxed_slice(),
+            kinds,
         }
     }
 
     /// Decides `request` with its subject's compiled grants; the same answer as
     /// [`Policy::decide`] when `subject` was compiled from this policy for this subject.
     pub fn decide_compiled(&self, subject: &CompiledSubject, request: &Request) -> Decision {
-        let chain = ScopeChain::for_action(&request.action, &self.topology);
-        for step in chain.steps() {
+        if subject.kinds == 0 {
+            return Decision::NoOpinion;
+        }
+        let lookups = Lookups {
+            workspace: subject.has_kind(WORKSPACE),
+            node_group: subject.has_kind(NODE_GROUP),
+        };
+        ScopeChain::walk_action(&request.action, &self.topology, lookups, |step| {
             for filed in subject.at(step) {
                 if let Some(rule_index) = filed.first_allowing_rule(&request.action) {
-                    return Decision::Allowed(Allowed {
+                    return ControlFlow::Break(Decision::Allowed(Allowed {
                         grant: filed.grant.clone(),
                         rule_index,
-                    });
+                    }));
                 }
             }
-        }
-        Decision::NoOpinion
+            ControlFlow::Continue(())
+        })
+        .unwrap_or(Decision::NoOpinion)
     }
 }
