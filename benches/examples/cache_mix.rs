@@ -14,6 +14,11 @@
 //! "L1 only" is what `scopegate serve` runs by default; "L1 + L2" is
 //! `EngineConfig::default()`, every tier on.
 
+/// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
+/// measured with the memory layout it is served with.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use scopegate_benches::{GeneratedPolicy, PolicySize};
 use scopegate_core::{Engine, EngineConfig, Policy, PolicyOptions};
 use std::time::{Duration, Instant};

@@ -18,6 +18,11 @@
 //! `decide_n compile SIZE N` instead times, N times each, what `Policy::compile` of the
 //! generated objects costs and how much of it is the copy of the objects it is lent.
 
+/// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
+/// measured with the memory layout it is served with.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[allow(dead_code)]
 #[path = "../benches/support/mod.rs"]
 mod support;
@@ -94,6 +99,22 @@ fn main() {
         "baseline" => timed(n, len, &mut |i| requests[i].groups.len() > 100),
         "policy" => timed(n, len, &mut |i| policy.decide(&requests[i]).is_allowed()),
         "linear" => timed(n, len, &mut |i| linear::is_allowed(&policy, &requests[i])),
+        // What an L2 miss costs: compiling the request's subject, then deciding with it.
+        "l2_miss" => {
+            let scopes: usize = requests
+                .iter()
+                .map(|r| policy.compile_subject(&r.user, &r.groups).scope_count())
+                .sum();
+            eprintln!(
+                "{:.1} scopes per compiled subject",
+                scopes as f64 / len as f64
+            );
+            timed(n, len, &mut |i| {
+                let r = &requests[i];
+                let subject = policy.compile_subject(&r.user, &r.groups);
+                policy.decide_compiled(&subject, r).is_allowed()
+            })
+        }
         "engine" | "l1" | "l2" => {
             let config = match mode {
                 "engine" => EngineConfig::uncached(),
