@@ -177,11 +177,11 @@ pub(crate) fn compile_iam_role(
     check_rules(report, "spec.rules", &role.spec.rules, false);
     CompiledRole {
         broken: report.error_count() > errors_before,
-        resolved: Arc::new(ResolvedRole {
-            role: me.clone(),
-            rules: effective.rules,
-            ui_permissions: effective.ui_permissions,
-        }),
+        resolved: Arc::new(ResolvedRole::new(
+            me.clone(),
+            effective.rules,
+            effective.ui_permissions,
+        )),
         scope: Some(role.spec.scope),
     }
 }
@@ -191,11 +191,7 @@ pub(crate) fn compile_role(role: &Role, me: &ObjectRef, report: &mut Report) -> 
     let rules = role.rules.clone().unwrap_or_default();
     check_rules(report, "rules", &rules, true);
     CompiledRole {
-        resolved: Arc::new(ResolvedRole {
-            role: me.clone(),
-            rules,
-            ui_permissions: BTreeSet::new(),
-        }),
+        resolved: Arc::new(ResolvedRole::new(me.clone(), rules, BTreeSet::new())),
         broken: false,
         scope: None,
     }
@@ -229,11 +225,7 @@ pub(crate) fn compile_cluster_role(
         check_rules(report, "rules", &rules, false);
     }
     CompiledRole {
-        resolved: Arc::new(ResolvedRole {
-            role: me.clone(),
-            rules,
-            ui_permissions: BTreeSet::new(),
-        }),
+        resolved: Arc::new(ResolvedRole::new(me.clone(), rules, BTreeSet::new())),
         broken,
         scope: None,
     }

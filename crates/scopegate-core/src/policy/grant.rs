@@ -1,8 +1,10 @@
 //! A grant: one binding, compiled. The role's rules resolved (templates, aggregation), the
 //! scope resolved, the subjects normalised. What decisions point at when they allow.
 
+use super::rule_filter::{ActionBits, RuleFilter};
 use crate::model::Scope;
 use crate::objects::ObjectRef;
+use crate::request::Action;
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -48,6 +50,36 @@ pub struct ResolvedRole {
     pub rules: Vec<PolicyRule>,
     /// Its effective UI permissions.
     pub ui_permissions: BTreeSet<String>,
+    /// A quick pre-check of each rule, in the order of `rules`, derived from them when the
+    /// role is built ([`ResolvedRole::new`]).
+    #[serde(skip)]
+    filters: Box<[RuleFilter]>,
+}
+
+impl ResolvedRole {
+    /// A resolved role with these effective rules and UI permissions.
+    pub fn new(role: ObjectRef, rules: Vec<PolicyRule>, ui_permissions: BTreeSet<String>) -> Self {
+        let filters = rules.iter().map(RuleFilter::of).collect();
+        ResolvedRole {
+            role,
+            rules,
+            ui_permissions,
+            filters,
+        }
+    }
+
+    /// The index of the first rule that covers the action `bits` were computed from.
+    /// Rules the filter rules out are not compared; every other rule is checked by
+    /// [`crate::rbac::rule_allows`], so the answer is that of checking every rule in order.
+    /// (A rule without a filter, had `rules` been changed after [`ResolvedRole::new`], is
+    /// checked; a stale filter could only skip it, never allow.)
+    #[inline]
+    pub(crate) fn first_allowing_rule(&self, action: &Action, bits: &ActionBits) -> Option<usize> {
+        self.rules.iter().enumerate().position(|(i, rule)| {
+            self.filters.get(i).is_none_or(|f| f.may_allow(bits))
+                && crate::rbac::rule_allows(rule, action)
+        })
+    }
 }
 
 /// One binding, compiled: who, what role, where.
@@ -65,10 +97,8 @@ pub struct Grant {
 
 impl Grant {
     /// The index of the first of the role's rules that covers `action`, if any.
-    pub fn first_allowing_rule(&self, action: &crate::request::Action) -> Option<usize> {
+    pub fn first_allowing_rule(&self, action: &Action) -> Option<usize> {
         self.role
-            .rules
-            .iter()
-            .position(|rule| crate::rbac::rule_allows(rule, action))
+            .first_allowing_rule(action, &ActionBits::of(action))
     }
 }

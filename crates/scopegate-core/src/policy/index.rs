@@ -16,6 +16,7 @@
 use super::grant::{Grant, ResolvedRole, SubjectKind};
 use super::name::Name;
 use super::persistent::PersistentMap;
+use super::rule_filter::ActionBits;
 use crate::chain::ScopeStep;
 use crate::model::Scope;
 use crate::objects::ObjectRef;
@@ -159,11 +160,8 @@ impl Filed {
     /// The index of the first of the role's rules that covers `action`, if any; the same as
     /// [`Grant::first_allowing_rule`].
     #[inline]
-    pub(crate) fn first_allowing_rule(&self, action: &Action) -> Option<usize> {
-        self.role
-            .rules
-            .iter()
-            .position(|rule| crate::rbac::rule_allows(rule, action))
+    pub(crate) fn first_allowing_rule(&self, action: &Action, bits: &ActionBits) -> Option<usize> {
+        self.role.first_allowing_rule(action, bits)
     }
 }
 

@@ -6,6 +6,7 @@ mod grant;
 pub(crate) mod index;
 pub(crate) mod name;
 pub(crate) mod persistent;
+mod rule_filter;
 mod subject;
 
 pub use compile::{EffectiveRole, RoleProblem, effective_rules};
@@ -25,6 +26,7 @@ use crate::topology::{DEFAULT_CLUSTER_NAME, Topology};
 
 use index::{ByBinding, ScopeIndex};
 use persistent::PersistentMap;
+use rule_filter::ActionBits;
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
@@ -144,11 +146,12 @@ impl Policy {
     /// Decides a request: walks its scope chain from the most specific scope and stops at
     /// the first binding whose role has a rule that allows it.
     pub fn decide(&self, request: &Request) -> Decision {
+        let bits = ActionBits::of(&request.action);
         ScopeChain::walk_action(
             &request.action,
             &self.topology,
             Lookups::ALL,
-            |step| match self.first_allow_at(step, request) {
+            |step| match self.first_allow_at(step, request, &bits) {
                 Some((grant, rule_index)) => ControlFlow::Break(Decision::Allowed(Allowed {
                     grant: grant.clone(),
                     rule_index,
@@ -165,6 +168,7 @@ impl Policy {
         &self,
         step: &ScopeStep<'_>,
         request: &Request,
+        bits: &ActionBits,
     ) -> Option<(&Arc<Grant>, usize)> {
         let index = self.index.at(step)?;
         let mut best: Option<(&Arc<Grant>, usize)> = None;
@@ -179,7 +183,7 @@ impl Policy {
                 }
                 // The role is filed beside the grant: the grant itself is loaded only when
                 // its role allows.
-                if let Some(rule) = filed.first_allowing_rule(&request.action) {
+                if let Some(rule) = filed.first_allowing_rule(&request.action, bits) {
                     best = Some((&filed.grant, rule));
                     break;
                 }

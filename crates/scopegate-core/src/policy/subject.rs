@@ -18,6 +18,7 @@
 
 use super::name::Name;
 use super::persistent::hash_of;
+use super::rule_filter::ActionBits;
 use super::{Grant, Policy, ResolvedRole};
 use crate::chain::{Lookups, ScopeChain, ScopeStep};
 use crate::decision::{Allowed, Decision};
@@ -37,11 +38,8 @@ impl SubjectGrant {
     /// The index of the first of the role's rules that covers `action`, if any; the same as
     /// [`Grant::first_allowing_rule`].
     #[inline]
-    fn first_allowing_rule(&self, action: &Action) -> Option<usize> {
-        self.role
-            .rules
-            .iter()
-            .position(|rule| crate::rbac::rule_allows(rule, action))
+    fn first_allowing_rule(&self, action: &Action, bits: &ActionBits) -> Option<usize> {
+        self.role.first_allowing_rule(action, bits)
     }
 }
 
@@ -242,9 +240,10 @@ impl Policy {
             workspace: subject.has_kind(WORKSPACE),
             node_group: subject.has_kind(NODE_GROUP),
         };
+        let bits = ActionBits::of(&request.action);
         ScopeChain::walk_action(&request.action, &self.topology, lookups, |step| {
             for filed in subject.at(step) {
-                if let Some(rule_index) = filed.first_allowing_rule(&request.action) {
+                if let Some(rule_index) = filed.first_allowing_rule(&request.action, &bits) {
                     return ControlFlow::Break(Decision::Allowed(Allowed {
                         grant: filed.grant.clone(),
                         rule_index,

@@ -30,11 +30,11 @@ fn field_of(result: Result<Review, ReviewError>) -> String {
 }
 
 fn an_allow() -> Decision {
-    let role = Arc::new(ResolvedRole {
-        role: ObjectRef::cluster_scoped(ObjectKind::ClusterRole, "view"),
-        rules: Vec::new(),
-        ui_permissions: Default::default(),
-    });
+    let role = Arc::new(ResolvedRole::new(
+        ObjectRef::cluster_scoped(ObjectKind::ClusterRole, "view"),
+        Vec::new(),
+        Default::default(),
+    ));
     Decision::Allowed(Allowed {
         grant: Arc::new(Grant {
             binding: ObjectRef::cluster_scoped(ObjectKind::ClusterRoleBinding, "alice-view"),
