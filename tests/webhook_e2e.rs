@@ -1422,6 +1422,22 @@ fn caches_can_be_switched_off_and_answers_stay_the_same() {
         ) >= 8.0,
         "{metrics}"
     );
+
+    // L2 is on by default: another request of a subject already compiled (bob, above) misses
+    // L1 and is answered from bob's compiled permissions, the same as without caches.
+    let subject_hits = "scopegate_cache_hits_total{tier=\"subject_cache\"";
+    let before = metric(&metrics, subject_hits);
+    let mut bob_lists_pods = bob_pod_log();
+    bob_lists_pods["spec"]["resourceAttributes"]["verb"] = json!("list");
+    bob_lists_pods["spec"]["resourceAttributes"]["subresource"] = json!("");
+    bob_lists_pods["spec"]["resourceAttributes"]["name"] = json!("");
+    let (a, b) = (
+        cached.authorize(&bob_lists_pods),
+        uncached.authorize(&bob_lists_pods),
+    );
+    assert_eq!(a.1["status"], b.1["status"]);
+    let (_, metrics) = cached.get("/metrics");
+    assert_eq!(metric(&metrics, subject_hits) - before, 1.0, "{metrics}");
 }
 
 // --- certificate rotation ------------------------------------------------------------------

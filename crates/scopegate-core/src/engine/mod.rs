@@ -45,9 +45,7 @@ pub struct EngineConfig {
 
 impl Default for EngineConfig {
     /// 10,000 decisions for 300 s (the seed's `authorization.cacheSize`/`cacheTTL`) and
-    /// 10,000 compiled subjects: every tier on. (`scopegate serve` leaves L2 off unless
-    /// given a size: on today's index a compiled subject decides no faster than the
-    /// snapshot, so L2 only adds work; see BENCHMARKS.md.)
+    /// 10,000 compiled subjects: every tier on, as `scopegate serve` runs by default.
     fn default() -> Self {
         EngineConfig {
             decision_cache: Some((10_000, Duration::from_secs(300))),
