@@ -16,6 +16,8 @@
 //! - `l2_hit`: `Engine::decide` with only the subject cache, every subject compiled (L2);
 //! - `cold_policy`: `Policy::decide`, no cache at all;
 //! - `cold_engine`: `Engine::decide` with `EngineConfig::uncached()`;
+//! - `l2_miss`: what the subject cache pays on a miss: `Policy::compile_subject`, then
+//!   `Policy::decide_compiled`;
 //! - `linear`: [`scopegate_benches::linear`], every binding visited (at 1M, on the first
 //!   128 requests of each class: one scan takes tens of milliseconds there);
 //! - `cedar`: `cedar_policy::Authorizer::is_authorized` on the translated policy (see
@@ -31,11 +33,11 @@
 //! takes over a second (1M), it is not sampled by criterion: each request is timed once
 //! during the check and the means are printed.
 //!
-//! When 10k and a larger size are both selected, the growth of a cold decision is also
-//! measured in alternating passes over the 10k policy and the larger one in the same process
-//! (so that the machine's load drifts equally on both), on the bench set and on a larger set
-//! of 16,384 requests whose index entries do not stay in the CPU caches; printed as
-//! `[growth]` lines.
+//! When 10k and a larger size are both selected, the growth of a decision (cold, L2 hit and
+//! L1 hit) is also measured in alternating passes over the 10k policy and the larger one in
+//! the same process (so that the machine's load drifts equally on both), on the bench set
+//! and on a larger set of 16,384 requests whose index entries do not stay in the CPU caches;
+//! printed as `[growth]` lines.
 //!
 //! Also, group `compile`: `Policy::compile` of the generated objects (1k to 100k), and
 //! `reload/100k`: compiling 100k bindings and swapping them into a serving engine
@@ -151,6 +153,16 @@ fn scopegate_benches(c: &mut Criterion, fx: &Fixture, policy: Policy) -> Policy 
     for k in CLASSES {
         bench_requests(&mut group, "cold_policy", k, class(fx, k), |r| {
             policy.decide(r)
+        });
+    }
+    group.finish();
+
+    // An L2 miss: compiling the request's subject, then deciding with it.
+    let mut group = c.benchmark_group(&name);
+    for k in CLASSES {
+        bench_requests(&mut group, "l2_miss", k, class(fx, k), |r| {
+            let subject = policy.compile_subject(&r.user, &r.groups);
+            policy.decide_compiled(&subject, r)
         });
     }
     group.finish();
@@ -348,10 +360,15 @@ fn compile_benches(c: &mut Criterion, fx: &Fixture) {
 const GROWTH_REQUESTS: usize = 16_384;
 const GROWTH_ROUNDS: usize = 21;
 
-/// One side of the growth measurement: a policy and requests split by answer.
+/// One side of the growth measurement: a policy, engines over it, and requests split by
+/// answer.
 struct GrowthSide {
     size: PolicySize,
     policy: Policy,
+    /// Every tier on, each bench request cached (L1 hits).
+    l1: Engine,
+    /// L2 only, every subject of both sets compiled (L2 hits).
+    l2: Engine,
     /// The fixture's requests (the criterion set), by class.
     bench: [Vec<Request>; 2],
     /// A larger set, drawn with another seed, by class.
@@ -365,30 +382,75 @@ impl GrowthSide {
             let k = usize::from(!policy.decide(&r).is_allowed());
             large[k].push(r);
         }
+        let bench = [fx.allowed.clone(), fx.denied.clone()];
+        let l1 = Engine::with_policy(policy.clone(), &EngineConfig::default());
+        let l2 = Engine::with_policy(
+            policy.clone(),
+            &EngineConfig {
+                decision_cache: None,
+                ..EngineConfig::default()
+            },
+        );
+        for r in bench.iter().flatten() {
+            l1.decide(r).expect("loaded");
+        }
+        for r in bench.iter().chain(&large).flatten() {
+            l2.decide(r).expect("loaded");
+        }
         GrowthSide {
             size: fx.size,
             policy,
-            bench: [fx.allowed.clone(), fx.denied.clone()],
+            l1,
+            l2,
+            bench,
             large,
+        }
+    }
+
+    /// The engine of `tier`, or `None` for the policy itself.
+    fn engine(&self, tier: &str) -> Option<&Engine> {
+        match tier {
+            "L1 hit" => Some(&self.l1),
+            "L2 hit" => Some(&self.l2),
+            _ => None,
         }
     }
 }
 
-/// Nanoseconds per `Policy::decide` over `requests`, one pass. Each request is first
-/// copied, so that its own data is in cache as a freshly decoded request's is, and only the
-/// decision is timed (minus the cost of reading the clock, measured the same way).
-fn pass(policy: &Policy, requests: &[Request]) -> f64 {
+/// Nanoseconds per decision over `requests`, one pass, on `tier` of `side` (`cold`:
+/// `Policy::decide`). Each request is first copied, so that its own data is in cache as a
+/// freshly decoded request's is, and only the decision is timed (minus the cost of reading
+/// the clock, measured the same way). Also how many answers came from the tier named.
+fn pass(side: &GrowthSide, tier: &str, requests: &[Request]) -> (f64, usize) {
     let mut total = Duration::ZERO;
     let mut clock = Duration::ZERO;
+    let mut from_tier = 0;
+    let engine = side.engine(tier);
     for r in requests {
         let r = black_box(r.clone());
         let started = Instant::now();
-        black_box(policy.decide(black_box(&r)));
-        total += started.elapsed();
+        match engine {
+            Some(engine) => {
+                let answer = black_box(engine.decide(black_box(&r)).expect("loaded"));
+                total += started.elapsed();
+                let expected = if tier == "L1 hit" {
+                    Tier::DecisionCache
+                } else {
+                    Tier::SubjectCache
+                };
+                from_tier += usize::from(answer.tier == expected);
+            }
+            None => {
+                black_box(side.policy.decide(black_box(&r)));
+                total += started.elapsed();
+                from_tier += 1;
+            }
+        }
         let started = Instant::now();
         clock += black_box(started).elapsed();
     }
-    total.saturating_sub(clock).as_nanos() as f64 / requests.len().max(1) as f64
+    let ns = total.saturating_sub(clock).as_nanos() as f64 / requests.len().max(1) as f64;
+    (ns, from_tier)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -396,44 +458,53 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// The growth of a cold decision from `small` to `large` bindings, measured in alternating
-/// passes over both policies in one process, so that the machine's load drifts equally on
-/// both sides; the median pass of each side is reported.
+/// The growth of a decision from `small` to `large` bindings, cold and on each cache tier,
+/// measured in alternating passes over both sides in one process, so that the machine's load
+/// drifts equally on both; the median pass of each side is reported. (L1 on the bench set
+/// only: the large set is bigger than the decision cache.)
 fn growth(small: &GrowthSide, large: &GrowthSide) {
-    for (set, pick) in [
-        (
-            "bench set",
-            (|s: &GrowthSide, k: usize| s.bench[k].as_slice())
-                as fn(&GrowthSide, usize) -> &[Request],
-        ),
-        ("large set", |s: &GrowthSide, k: usize| {
-            s.large[k].as_slice()
-        }),
-    ] {
-        for (k, class) in ["allowed", "denied"].into_iter().enumerate() {
-            let (a, b) = (pick(small, k), pick(large, k));
-            pass(&small.policy, a);
-            pass(&large.policy, b);
-            let mut ta = Vec::new();
-            let mut tb = Vec::new();
-            for round in 0..GROWTH_ROUNDS {
-                if round % 2 == 0 {
-                    ta.push(pass(&small.policy, a));
-                    tb.push(pass(&large.policy, b));
-                } else {
-                    tb.push(pass(&large.policy, b));
-                    ta.push(pass(&small.policy, a));
-                }
+    type Pick = fn(&GrowthSide, usize) -> &[Request];
+    let sets: [(&str, Pick); 2] = [
+        ("bench set", |s, k| s.bench[k].as_slice()),
+        ("large set", |s, k| s.large[k].as_slice()),
+    ];
+    for tier in ["cold", "L2 hit", "L1 hit"] {
+        for (set, pick) in sets {
+            if tier == "L1 hit" && set == "large set" {
+                continue;
             }
-            let (ma, mb) = (median(ta), median(tb));
-            eprintln!(
-                "[growth] cold Policy::decide, {set}, {class} ({} and {} requests, {GROWTH_ROUNDS} alternating passes): {} {ma:.0} ns, {} {mb:.0} ns, ratio {:.2}",
-                a.len(),
-                b.len(),
-                small.size,
-                large.size,
-                mb / ma
-            );
+            for (k, class) in ["allowed", "denied"].into_iter().enumerate() {
+                let (a, b) = (pick(small, k), pick(large, k));
+                pass(small, tier, a);
+                pass(large, tier, b);
+                let mut ta = Vec::new();
+                let mut tb = Vec::new();
+                let mut hits = (0, 0);
+                for round in 0..GROWTH_ROUNDS {
+                    let (x, y) = if round % 2 == 0 {
+                        (pass(small, tier, a), pass(large, tier, b))
+                    } else {
+                        let y = pass(large, tier, b);
+                        (pass(small, tier, a), y)
+                    };
+                    ta.push(x.0);
+                    tb.push(y.0);
+                    hits = (hits.0 + x.1, hits.1 + y.1);
+                }
+                let (ma, mb) = (median(ta), median(tb));
+                let share =
+                    |h: usize, n: usize| 100.0 * h as f64 / (n * GROWTH_ROUNDS).max(1) as f64;
+                eprintln!(
+                    "[growth] {tier}, {set}, {class} ({} and {} requests, {GROWTH_ROUNDS} alternating passes, {:.0}% and {:.0}% from the tier): {} {ma:.0} ns, {} {mb:.0} ns, ratio {:.2}",
+                    a.len(),
+                    b.len(),
+                    share(hits.0, a.len()),
+                    share(hits.1, b.len()),
+                    small.size,
+                    large.size,
+                    mb / ma
+                );
+            }
         }
     }
 }
