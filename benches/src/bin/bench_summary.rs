@@ -12,9 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const SIZES: [&str; 4] = ["1k", "10k", "100k", "1m"];
-const VARIANTS: [&str; 7] = [
+const VARIANTS: [&str; 8] = [
     "l1_hit",
     "l2_hit",
+    "l2_miss",
     "cold_policy",
     "cold_engine",
     "linear",

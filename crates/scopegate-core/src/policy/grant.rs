@@ -1,7 +1,8 @@
 //! A grant: one binding, compiled. The role's rules resolved (templates, aggregation), the
 //! scope resolved, the subjects normalised. What decisions point at when they allow.
 
-use super::rule_filter::{ActionBits, RuleFilter};
+use super::compact_rules::CompactRules;
+use super::rule_filter::ActionBits;
 use crate::model::Scope;
 use crate::objects::ObjectRef;
 use crate::request::Action;
@@ -50,35 +51,37 @@ pub struct ResolvedRole {
     pub rules: Vec<PolicyRule>,
     /// Its effective UI permissions.
     pub ui_permissions: BTreeSet<String>,
-    /// A quick pre-check of each rule, in the order of `rules`, derived from them when the
-    /// role is built ([`ResolvedRole::new`]).
+    /// `rules` laid out for matching ([`CompactRules`]), built with the role
+    /// ([`ResolvedRole::new`]); `None` for rules too large to encode. Decisions inside a
+    /// policy read only this: the roles there are built by the compiler and never changed.
     #[serde(skip)]
-    filters: Box<[RuleFilter]>,
+    compact: Option<CompactRules>,
 }
 
 impl ResolvedRole {
     /// A resolved role with these effective rules and UI permissions.
     pub fn new(role: ObjectRef, rules: Vec<PolicyRule>, ui_permissions: BTreeSet<String>) -> Self {
-        let filters = rules.iter().map(RuleFilter::of).collect();
+        let compact = CompactRules::of(&rules);
         ResolvedRole {
             role,
             rules,
             ui_permissions,
-            filters,
+            compact,
         }
     }
 
-    /// The index of the first rule that covers the action `bits` were computed from.
-    /// Rules the filter rules out are not compared; every other rule is checked by
-    /// [`crate::rbac::rule_allows`], so the answer is that of checking every rule in order.
-    /// (A rule without a filter, had `rules` been changed after [`ResolvedRole::new`], is
-    /// checked; a stale filter could only skip it, never allow.)
+    /// The index of the first rule that covers the action `bits` were computed from: the
+    /// answer of [`crate::rbac::rule_allows`] on each rule in order, read from the compact
+    /// rules (each rule's filter first, then its names).
     #[inline]
     pub(crate) fn first_allowing_rule(&self, action: &Action, bits: &ActionBits) -> Option<usize> {
-        self.rules.iter().enumerate().position(|(i, rule)| {
-            self.filters.get(i).is_none_or(|f| f.may_allow(bits))
-                && crate::rbac::rule_allows(rule, action)
-        })
+        match &self.compact {
+            Some(compact) => compact.first_allowing_rule(action, bits),
+            None => self
+                .rules
+                .iter()
+                .position(|rule| crate::rbac::rule_allows(rule, action)),
+        }
     }
 }
 
@@ -98,7 +101,11 @@ pub struct Grant {
 impl Grant {
     /// The index of the first of the role's rules that covers `action`, if any.
     pub fn first_allowing_rule(&self, action: &Action) -> Option<usize> {
+        // The reference matcher on the public rules: a grant built or changed outside the
+        // compiler is answered by what its rules say.
         self.role
-            .first_allowing_rule(action, &ActionBits::of(action))
+            .rules
+            .iter()
+            .position(|rule| crate::rbac::rule_allows(rule, action))
     }
 }

@@ -1,6 +1,7 @@
 //! A compiled policy: an immutable snapshot of every grant, indexed by scope and subject,
 //! that decides requests, explains them and answers UI-permission questions.
 
+mod compact_rules;
 pub(crate) mod compile;
 mod grant;
 pub(crate) mod index;

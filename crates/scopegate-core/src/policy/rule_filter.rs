@@ -4,9 +4,9 @@
 //! Each rule is summarised once, when its role is compiled, as three 64-bit masks: one bit
 //! per verb, API group and resource it names (the bit picked by the name's hash), or every
 //! bit for a wildcard. A request is summarised once per decision the same way. A rule whose
-//! masks miss the request's bits cannot cover it; any other rule is then checked by
-//! [`crate::rbac::check_rule`], which alone decides. So the filter can only skip work, never
-//! allow: `rule_allows(rule, action)` implies `RuleFilter::of(rule).may_allow(bits)` (a
+//! masks miss the request's bits cannot cover it; any other rule is then matched name by
+//! name (in [`super::compact_rules`], with the semantics of [`crate::rbac::check_rule`]),
+//! which alone decides. So the filter can only skip work, never allow: `rule_allows(rule, action)` implies `RuleFilter::of(rule).may_allow(bits)` (a
 //! property test holds it to that). Most rules of a role fail on the verb, the API group or
 //! the resource, which is where the time went (string comparisons, most of an L2 hit).
 
@@ -85,6 +85,20 @@ impl RuleFilter {
             .iter()
             .flatten()
             .fold(0, |bits, resource| bits | resource_bits(resource));
+        RuleFilter {
+            verbs,
+            groups,
+            resources,
+        }
+    }
+
+    /// The three masks (verbs, API groups, resources), to store elsewhere.
+    pub(crate) fn masks(&self) -> [u64; 3] {
+        [self.verbs, self.groups, self.resources]
+    }
+
+    /// The filter [`RuleFilter::masks`] gave.
+    pub(crate) fn from_masks([verbs, groups, resources]: [u64; 3]) -> Self {
         RuleFilter {
             verbs,
             groups,
