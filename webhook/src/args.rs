@@ -179,7 +179,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub no_watch: bool,
     /// L1: how many recent decisions to cache (0 turns the decision cache off). A hit costs
-    /// about 0.1 µs, a third of a cold decision at 100k bindings (BENCHMARKS.md).
+    /// about 0.1 µs, half of a cold decision at 100k bindings (BENCHMARKS.md).
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub decision_cache_size: u64,
     /// L1: how long a cached decision may be served, in seconds, to a few milliseconds (a
