@@ -17,6 +17,11 @@
 //!
 //! `decide_n compile SIZE N` instead times, N times each, what `Policy::compile` of the
 //! generated objects costs and how much of it is the copy of the objects it is lent.
+//!
+//! `decide_n by_scope SIZE N [CLASS]` groups the requests by the kind of scope that allows
+//! them (or `no opinion`) and times `Policy::decide` on each group alone, N decisions each:
+//! compared with the whole set, it tells a cost that grows with the policy from one that
+//! grows with the working set of many requests together.
 
 /// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
 /// measured with the memory layout it is served with.
@@ -73,6 +78,31 @@ fn compile_costs(size: PolicySize, rounds: usize) {
     }
 }
 
+/// `requests` grouped by the kind of scope that allows each (`no opinion` for the rest).
+fn by_allowing_scope(
+    policy: &scopegate_core::Policy,
+    requests: &[Request],
+) -> std::collections::BTreeMap<&'static str, Vec<Request>> {
+    use scopegate_core::model::Scope;
+    let mut groups: std::collections::BTreeMap<&'static str, Vec<Request>> = Default::default();
+    for r in requests {
+        let kind = match policy.decide(r) {
+            scopegate_core::Decision::Allowed(a) => match a.grant.scope {
+                Scope::Platform => "Platform",
+                Scope::Cluster { .. } => "Cluster",
+                Scope::Workspace { .. } => "Workspace",
+                Scope::NodeGroup { .. } => "NodeGroup",
+                Scope::Namespace { .. } => "Namespace",
+                Scope::Node { .. } => "Node",
+                Scope::Resource { .. } => "Resource",
+            },
+            scopegate_core::Decision::NoOpinion => "no opinion",
+        };
+        groups.entry(kind).or_default().push(r.clone());
+    }
+    groups
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let usage = "usage: decide_n MODE SIZE N [allowed|denied|mixed|large]";
@@ -97,6 +127,19 @@ fn main() {
     let len = requests.len();
     let (allowed, elapsed) = match mode {
         "baseline" => timed(n, len, &mut |i| requests[i].groups.len() > 100),
+        "by_scope" => {
+            for (kind, group) in by_allowing_scope(&policy, &requests) {
+                let (_, elapsed) = timed(n, group.len(), &mut |i| {
+                    policy.decide(&group[i]).is_allowed()
+                });
+                eprintln!(
+                    "by_scope {size} {class}, {kind}: {} requests, {:.0} ns each",
+                    group.len(),
+                    elapsed.as_nanos() as f64 / n as f64
+                );
+            }
+            return;
+        }
         "policy" => timed(n, len, &mut |i| policy.decide(&requests[i]).is_allowed()),
         "linear" => timed(n, len, &mut |i| linear::is_allowed(&policy, &requests[i])),
         // What an L2 miss costs: compiling the request's subject, then deciding with it.
