@@ -231,7 +231,7 @@ impl ServeArgs {
 /// `scopegate apiserver-config`.
 #[derive(Debug, Args, Clone)]
 pub struct ApiserverConfigArgs {
-    /// The webhook's URL as kube-apiserver reaches it, e.g. https://scopegate.example:8443/authorize.
+    /// The webhook's URL as kube-apiserver reaches it, e.g. `https://scopegate.example:8443/authorize`.
     #[arg(long, value_name = "URL")]
     pub url: String,
     /// The CA certificate (PEM) that signed the webhook's serving certificate (embedded).

@@ -67,7 +67,7 @@ pub struct ControllerSettings {
     )]
     pub lease_namespace: String,
     /// This replica's identity in the Lease (default: $POD_NAME, else $HOSTNAME, else
-    /// scopegate-<pid>).
+    /// scopegate-PID).
     #[arg(long, value_name = "ID")]
     pub identity: Option<String>,
     /// Run without leader election (only where exactly one replica can ever run).

@@ -7,7 +7,7 @@
 //! | `iamrolebinding` | IAMRoleBinding | its native bindings and narrowed roles, by scope kind (see [`crate::materialize`]) |
 //! | `nodegroup` | NodeGroup | the `scope.theriseunion.io/nodegroup` label on exactly the nodes it selects |
 //!
-//! Each is a `kube::runtime::Controller` over reflectors shared by all three ([`world`]): a
+//! Each is a `kube::runtime::Controller` over reflectors shared by all three (`world.rs`): a
 //! reconcile reads the world from the stores, calls the pure functions of
 //! [`crate::materialize`] and [`plan`](crate::materialize::plan), deletes what the plan says
 //! (only objects labelled `app.kubernetes.io/managed-by: scopegate`, guarded by uid), server-
@@ -20,7 +20,7 @@
 //! [`ControllerOptions::resync`] as a safety net.
 //!
 //! Objects made carry a controller owner reference to their source, so the garbage collector
-//! removes them with it; the orphan sweep ([`sweep`]) does the same without one.
+//! removes them with it; the orphan sweep (`sweep.rs`) does the same without one.
 //!
 //! With [`ControllerOptions::materialize`] off, the IAMRole and IAMRoleBinding controllers
 //! still run: they report whether each object is valid in its status, and they delete every
