@@ -1388,6 +1388,27 @@ fn a_restarted_webhook_serves_its_last_known_good_snapshot_when_the_files_are_br
     assert!(!third.allows(&bob_pod_log()));
 }
 
+/// The allocator options compiled into the binary are in force: jemalloc's background
+/// thread, which hands memory freed after a policy load back to the system, is running. (If
+/// the options' symbol were ever not picked up, an idle server would silently keep hundreds
+/// of megabytes more; see BENCHMARKS.md, "Allocator".)
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_returns_freed_memory_through_jemallocs_background_thread() {
+    let webhook = Webhook::demo("allocator", &[]);
+    assert!(webhook.allows(&bob_pod_log()));
+    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", webhook.server.pid()));
+    let names: Vec<String> = std::fs::read_dir(&tasks)
+        .unwrap_or_else(|e| panic!("{}: {e}", tasks.display()))
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim().to_string())
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "jemalloc_bg_thd"),
+        "threads: {names:?}"
+    );
+}
+
 #[test]
 fn caches_can_be_switched_off_and_answers_stay_the_same() {
     let cached = Webhook::demo("cached", &[]);

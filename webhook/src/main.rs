@@ -32,8 +32,9 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// policy load (the parsed files) for good: jemalloc returns freed pages only as it
 /// allocates, after a decay time. A background thread returns them at once. Measured on
 /// the 100k-binding policy: 110 MB resident after a load run, against 458 MB without these
-/// options and 222 MB with glibc's allocator (BENCHMARKS.md, "Allocator").
-#[cfg(unix)]
+/// options and 222 MB with glibc's allocator (BENCHMARKS.md, "Allocator"). Linux only:
+/// jemalloc's background threads are not supported everywhere.
+#[cfg(target_os = "linux")]
 #[unsafe(export_name = "_rjem_malloc_conf")]
 static JEMALLOC_OPTIONS: &u8 =
     &b"background_thread:true,max_background_threads:1,dirty_decay_ms:0,muzzy_decay_ms:0\0"[0];
