@@ -21,11 +21,6 @@ pub(crate) struct CompactRules {
 
 /// The five lists of a rule, in their order in the buffer.
 const LISTS: usize = 5;
-const VERBS: usize = 0;
-const GROUPS: usize = 1;
-const RESOURCES: usize = 2;
-const NAMES: usize = 3;
-const URLS: usize = 4;
 
 /// Reads a little-endian `u32` at the front of `bytes`.
 #[inline]
@@ -120,16 +115,6 @@ impl<'a> Rule<'a> {
         })
     }
 
-    /// The names of list `which`.
-    #[inline]
-    fn list(&self, which: usize) -> Names<'a> {
-        let mut rest = self.body;
-        for _ in 0..which {
-            rest = Names::new(rest).skip_all();
-        }
-        Names::new(rest)
-    }
-
     #[inline]
     fn allows(&self, action: &Action, bits: &ActionBits) -> bool {
         if !self.filter.may_allow(bits) {
@@ -141,31 +126,46 @@ impl<'a> Rule<'a> {
         }
     }
 
+    /// The lists are read in their order, each once: a list is walked to its end (to find
+    /// the next) while its names are matched.
     fn allows_resource(&self, attrs: &ResourceAttributes) -> bool {
         let verb = attrs.verb.as_bytes();
         let group = attrs.group.as_bytes();
         let (resource, subresource) = (attrs.resource.as_bytes(), attrs.subresource.as_bytes());
-        self.list(VERBS).any(|v| v == b"*" || v == verb)
-            && self.list(GROUPS).any(|g| g == b"*" || g == group)
-            && self
-                .list(RESOURCES)
-                .any(|r| resource_matches(r, resource, subresource))
-            && {
-                let mut names = self.list(NAMES);
-                names.is_empty() || names.any(|n| n == attrs.name.as_bytes())
-            }
+        let (verb_ok, rest) = Names::new(self.body).any_then_rest(|v| v == b"*" || v == verb);
+        if !verb_ok {
+            return false;
+        }
+        let (group_ok, rest) = Names::new(rest).any_then_rest(|g| g == b"*" || g == group);
+        if !group_ok {
+            return false;
+        }
+        let (resource_ok, rest) =
+            Names::new(rest).any_then_rest(|r| resource_matches(r, resource, subresource));
+        if !resource_ok {
+            return false;
+        }
+        let mut names = Names::new(rest);
+        names.is_empty() || names.any(|n| n == attrs.name.as_bytes())
     }
 
     fn allows_non_resource(&self, attrs: &NonResourceAttributes) -> bool {
         let (verb, path) = (attrs.verb.as_bytes(), attrs.path.as_bytes());
-        self.list(VERBS).any(|v| v == b"*" || v == verb)
-            && self.list(URLS).any(|url| {
-                url == b"*"
-                    || url == path
-                    || url
-                        .strip_suffix(b"*")
-                        .is_some_and(|prefix| path.starts_with(trim_stars(prefix)))
-            })
+        let (verb_ok, mut rest) = Names::new(self.body).any_then_rest(|v| v == b"*" || v == verb);
+        if !verb_ok {
+            return false;
+        }
+        // API groups, resources and resource names do not apply to a path.
+        for _ in 0..3 {
+            rest = Names::new(rest).skip_all();
+        }
+        Names::new(rest).any(|url| {
+            url == b"*"
+                || url == path
+                || url
+                    .strip_suffix(b"*")
+                    .is_some_and(|prefix| path.starts_with(trim_stars(prefix)))
+        })
     }
 }
 
@@ -218,9 +218,19 @@ impl<'a> Names<'a> {
     }
 
     /// Skips every name; what follows the list.
-    fn skip_all(mut self) -> &'a [u8] {
-        while self.next().is_some() {}
-        self.rest
+    fn skip_all(self) -> &'a [u8] {
+        self.any_then_rest(|_| false).1
+    }
+
+    /// Whether any name satisfies `matches` (tried until one does), and what follows the
+    /// list.
+    #[inline]
+    fn any_then_rest(mut self, mut matches: impl FnMut(&[u8]) -> bool) -> (bool, &'a [u8]) {
+        let mut found = false;
+        for name in self.by_ref() {
+            found = found || matches(name);
+        }
+        (found, self.rest)
     }
 }
 
