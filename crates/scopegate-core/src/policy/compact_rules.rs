@@ -259,16 +259,9 @@ impl<'a> Iterator for Names<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::rule_strategies::{one_of, some_of};
     use crate::rbac::rule_allows;
     use proptest::prelude::*;
-
-    fn one_of(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-        prop::sample::select(pool).prop_map(String::from)
-    }
-
-    fn some_of(pool: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
-        prop::collection::vec(one_of(pool), 0..4)
-    }
 
     /// `None`, empty, or some names: the three shapes an optional list can have.
     fn maybe_some_of(pool: &'static [&'static str]) -> impl Strategy<Value = Option<Vec<String>>> {

@@ -8,6 +8,8 @@ pub(crate) mod index;
 pub(crate) mod name;
 pub(crate) mod persistent;
 mod rule_filter;
+#[cfg(test)]
+mod rule_strategies;
 mod subject;
 
 pub use compile::{EffectiveRole, RoleProblem, effective_rules};

@@ -134,6 +134,7 @@ fn resource_bits(rule_resource: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::rule_strategies::{one_of, some_of};
     use crate::rbac::rule_allows;
     use crate::request::{NonResourceAttributes, ResourceAttributes};
     use proptest::prelude::*;
@@ -228,16 +229,6 @@ mod tests {
         }
         assert!(rule_allows(&nested, &resource("get", "", "a/b", "c")));
         assert!(rule_allows(&nested, &resource("get", "", "a", "b/c")));
-    }
-
-    /// One of `pool`, as an owned string.
-    fn one_of(pool: &'static [&'static str]) -> impl Strategy<Value = String> {
-        prop::sample::select(pool).prop_map(String::from)
-    }
-
-    /// Up to three of `pool`: small pools, so that a rule and a request often agree.
-    fn some_of(pool: &'static [&'static str]) -> impl Strategy<Value = Vec<String>> {
-        prop::collection::vec(one_of(pool), 0..4)
     }
 
     const VERBS: &[&str] = &["get", "list", "*"];
