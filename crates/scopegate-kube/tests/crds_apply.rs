@@ -304,11 +304,28 @@ async fn run(server: &KubeApiServer, started: Instant) {
         "iam.theriseunion.io/v1alpha1",
         "scope.theriseunion.io/v1alpha1",
     ] {
-        let resources = client
-            .list_api_group_resources(group_version)
-            .await
-            .unwrap()
-            .resources;
+        // Established does not mean discovered: the API server adds a CRD to discovery on
+        // its own schedule, so wait (bounded) until every CRD of the group is listed.
+        let expected: Vec<&str> = applied
+            .iter()
+            .filter(|c| group_version.starts_with(&c.spec.group))
+            .map(|c| c.spec.names.plural.as_str())
+            .collect();
+        let waited = Instant::now();
+        let resources = loop {
+            let resources = client
+                .list_api_group_resources(group_version)
+                .await
+                .unwrap()
+                .resources;
+            let listed = expected
+                .iter()
+                .all(|plural| resources.iter().any(|r| r.name == *plural));
+            if listed || waited.elapsed() > Duration::from_secs(30) {
+                break resources;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
         let names: BTreeSet<&str> = resources.iter().map(|r| r.name.as_str()).collect();
         for sent in applied
             .iter()
