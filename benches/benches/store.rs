@@ -88,7 +88,7 @@ fn main() {
     let options = PolicyOptions::default();
     let started = Instant::now();
     let mut store = PolicyStore::new(options.clone());
-    let effect = store.replace_origin(Origin::Cluster, objects.clone());
+    let effect = store.replace_origin(Origin::Cluster, &objects);
     eprintln!(
         "[store] loaded {} objects ({} bindings compiled) in {:.1?}",
         store.len(),

@@ -320,6 +320,31 @@ impl PolicyObjects {
         iter.chain(nodes.into_iter().map(PolicyObject::Node))
     }
 
+    /// The ref of every object, in [`PolicyObjects::into_objects`] order (a duplicate's ref
+    /// as often as it is there), without copying any object.
+    pub fn object_refs(&self) -> impl Iterator<Item = ObjectRef> + '_ {
+        macro_rules! refs {
+            ($($field:ident: $kind:ident),*) => {
+                std::iter::empty()
+                    $(.chain(self.$field.iter().map(|o| ObjectRef::of(ObjectKind::$kind, &o.metadata))))*
+            };
+        }
+        refs!(
+            role_templates: RoleTemplate,
+            iam_roles: IamRole,
+            iam_role_bindings: IamRoleBinding,
+            clusters: Cluster,
+            workspaces: Workspace,
+            node_groups: NodeGroup,
+            roles: Role,
+            cluster_roles: ClusterRole,
+            role_bindings: RoleBinding,
+            cluster_role_bindings: ClusterRoleBinding,
+            namespaces: Namespace,
+            nodes: Node
+        )
+    }
+
     /// Every object as one `kind: List` document (what [`crate::load`] reads back), for
     /// keeping a last-known-good copy of a policy on disk.
     pub fn to_list(&self) -> Result<serde_json::Value, serde_json::Error> {

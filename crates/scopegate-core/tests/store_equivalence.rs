@@ -23,7 +23,8 @@ use proptest::test_runner::RngAlgorithm;
 use scopegate_core::model::Scope;
 use scopegate_core::store::{Change, Origin, PolicyStore};
 use scopegate_core::{
-    ObjectKind, Policy, PolicyObject, PolicyObjects, PolicyOptions, Request, Source, SubjectInfo,
+    ObjectKind, ObjectRef, Policy, PolicyObject, PolicyObjects, PolicyOptions, Request, Source,
+    SubjectInfo,
 };
 use std::path::PathBuf;
 
@@ -199,7 +200,7 @@ fn run(store: &mut PolicyStore, case: &Case, op: &Op, step: usize) {
                     }
                 }
             }
-            store.replace_origin(*origin, objects);
+            store.replace_origin(*origin, &objects);
         }
     }
 }
@@ -259,5 +260,21 @@ proptest! {
             run(&mut store, &case, op, step);
             check(&store, &case, step)?;
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        rng_algorithm: RngAlgorithm::XorShift,
+        ..ProptestConfig::with_cases(256)
+    })]
+
+    /// `PolicyObjects::object_refs` names the objects `into_objects` yields, in its order:
+    /// the store's batches and the webhook's duplicate count rely on it.
+    #[test]
+    fn object_refs_name_every_object_in_order(objects in objects()) {
+        let refs: Vec<ObjectRef> = objects.object_refs().collect();
+        let expected: Vec<ObjectRef> = flat(&objects).iter().map(PolicyObject::object_ref).collect();
+        prop_assert_eq!(refs, expected);
     }
 }

@@ -235,10 +235,10 @@ impl ClusterSource {
         files: PolicyObjects,
     ) -> Result<(ChangeEffect, Policy), String> {
         let mut copies_in_files: HashMap<ObjectRef, usize> = HashMap::new();
-        for object in files.clone().into_objects() {
-            *copies_in_files.entry(object.object_ref()).or_default() += 1;
+        for object_ref in files.object_refs() {
+            *copies_in_files.entry(object_ref).or_default() += 1;
         }
-        let effect = inner.store.replace_origin(Origin::Files, files.clone());
+        let effect = inner.store.replace_origin(Origin::Files, &files);
         let policy = inner.store.policy();
         let errors: Vec<String> = policy
             .diagnostics()
@@ -257,7 +257,8 @@ impl ClusterSource {
             inner.files = Some(files);
             return Ok((effect, policy));
         }
-        let previous = inner.files.clone().unwrap_or_default();
+        let none = PolicyObjects::default();
+        let previous = inner.files.as_ref().unwrap_or(&none);
         inner.store.replace_origin(Origin::Files, previous);
         Err(errors.join("\n"))
     }

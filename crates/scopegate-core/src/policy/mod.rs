@@ -88,7 +88,7 @@ impl Policy {
     /// snapshot after any changes equals this on the store's objects.
     pub fn compile(objects: &PolicyObjects, options: &PolicyOptions) -> Policy {
         let mut store = PolicyStore::new(options.clone());
-        store.replace_origin(Origin::Files, objects.clone());
+        store.replace_origin(Origin::Files, objects);
         store.policy()
     }
 

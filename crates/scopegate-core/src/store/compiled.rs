@@ -56,9 +56,7 @@ fn winner<'h>(held: &'h HeldObjects, object: &ObjectRef) -> Option<&'h Stored> {
 
 /// Where `object` was read, from the first origin that says.
 fn source_of(held: &HeldObjects, object: &ObjectRef) -> Option<Source> {
-    held.get(object)
-        .and_then(|h| h.sources.values().next())
-        .cloned()
+    held.get(object).and_then(|h| h.sources.first()).cloned()
 }
 
 fn same(a: Option<&Stored>, b: Option<&Stored>) -> bool {
@@ -602,7 +600,7 @@ impl Compiled {
         let mut changed: Vec<(ObjectRef, Option<Grant>)> = Vec::new();
         for me in std::mem::take(&mut dirty.bindings) {
             let entry = held.get(&me);
-            let source = entry.and_then(|h| h.sources.values().next()).cloned();
+            let source = entry.and_then(|h| h.sources.first()).cloned();
             let mut report = Report::new(me.clone(), source);
             let winner = entry.and_then(|h| h.copies.first()).map(|(_, o)| o);
             let grant = match winner {
@@ -653,7 +651,7 @@ impl Compiled {
             let copies: Vec<&Stored> = entry
                 .map(|h| h.copies.iter().map(|(_, o)| o).collect())
                 .unwrap_or_default();
-            let source = entry.and_then(|h| h.sources.values().next()).cloned();
+            let source = entry.and_then(|h| h.sources.first()).cloned();
             let mut report = Report::new(object.clone(), source);
             check_duplicates(&object, copies.len(), &mut report);
             match object.kind {

@@ -15,7 +15,6 @@ mod stored;
 use crate::objects::{ObjectKind, ObjectRef, PolicyObject, PolicyObjects, Source};
 use crate::policy::{Policy, PolicyOptions};
 use compiled::{Compiled, HeldObjects, Touched};
-use std::collections::BTreeMap;
 use stored::Stored;
 
 /// Where an object came from. Files and a cluster can feed one store; the same object from
@@ -57,7 +56,39 @@ pub struct ChangeEffect {
 #[derive(Clone, Debug, Default)]
 struct Held {
     copies: Vec<(Origin, Stored)>,
-    sources: BTreeMap<Origin, Source>,
+    sources: Sources,
+}
+
+/// Where each origin's copy of an object was read, if known. Two slots, one per
+/// [`Origin`], rather than a map: a map allocates a node of several hundred bytes for each
+/// object, about as much as the object itself.
+#[derive(Clone, Debug, Default)]
+struct Sources {
+    files: Option<Source>,
+    cluster: Option<Source>,
+}
+
+impl Sources {
+    fn slot(&mut self, origin: Origin) -> &mut Option<Source> {
+        match origin {
+            Origin::Files => &mut self.files,
+            Origin::Cluster => &mut self.cluster,
+        }
+    }
+
+    /// The source of `origin`'s copy.
+    fn get(&self, origin: Origin) -> Option<&Source> {
+        match origin {
+            Origin::Files => self.files.as_ref(),
+            Origin::Cluster => self.cluster.as_ref(),
+        }
+    }
+
+    /// The source reported for the object: that of the first origin that has one, in
+    /// [`Origin`] order (the order copies count in).
+    fn first(&self) -> Option<&Source> {
+        self.files.as_ref().or(self.cluster.as_ref())
+    }
 }
 
 /// How a change sets an object's source.
@@ -69,12 +100,10 @@ enum SourceUpdate {
     Set(Option<Source>),
 }
 
-/// Per ref: the copies one origin now holds, and their source.
-type Batch = std::collections::HashMap<
-    ObjectRef,
-    (Vec<PolicyObject>, SourceUpdate),
-    foldhash::fast::RandomState,
->;
+/// Per ref: the copies one origin now holds, and their source. Objects are held as the
+/// store keeps them from the start, never as a [`PolicyObject`] (sized for a Node).
+type Batch =
+    std::collections::HashMap<ObjectRef, (Vec<Stored>, SourceUpdate), foldhash::fast::RandomState>;
 
 /// Every object a policy is built from, kept compiled. See the module documentation.
 ///
@@ -102,7 +131,7 @@ impl PolicyStore {
     /// Applies one watch event from `origin`.
     pub fn apply(&mut self, origin: Origin, change: Change) -> ChangeEffect {
         let (object_ref, copies) = match change {
-            Change::Apply(object) => (object.object_ref(), vec![object]),
+            Change::Apply(object) => (object.object_ref(), vec![Stored::from(object)]),
             Change::Delete(object_ref) => (object_ref, Vec::new()),
         };
         let mut batch = Batch::default();
@@ -120,28 +149,20 @@ impl PolicyStore {
         objects: Vec<PolicyObject>,
     ) -> ChangeEffect {
         let mut batch = self.deletions(origin, |r| r.kind == kind);
-        for object in objects {
-            let entry = batch
-                .entry(object.object_ref())
-                .or_insert_with(|| (Vec::new(), SourceUpdate::Keep));
-            entry.0.push(object);
-        }
+        add_to_batch(&mut batch, objects.into_iter().map(Stored::from));
         self.set_copies(origin, batch)
     }
 
     /// Everything from `origin` becomes `objects` (a file reload): only what differs is
     /// compiled again. Their sources replace the ones held from that origin.
-    pub fn replace_origin(&mut self, origin: Origin, mut objects: PolicyObjects) -> ChangeEffect {
-        let mut sources = std::mem::take(&mut objects.sources);
+    ///
+    /// Borrows the objects and copies each once, into what the store keeps: a caller keeps
+    /// its set (to put back, to write to disk) without a second copy of it in memory.
+    pub fn replace_origin(&mut self, origin: Origin, objects: &PolicyObjects) -> ChangeEffect {
         let mut batch = self.deletions(origin, |_| true);
-        for object in objects.into_objects() {
-            let entry = batch
-                .entry(object.object_ref())
-                .or_insert_with(|| (Vec::new(), SourceUpdate::Keep));
-            entry.0.push(object);
-        }
+        add_to_batch(&mut batch, stored::copies_of(objects));
         for (object_ref, entry) in &mut batch {
-            entry.1 = SourceUpdate::Set(sources.remove(object_ref));
+            entry.1 = SourceUpdate::Set(objects.sources.get(object_ref).cloned());
         }
         self.set_copies(origin, batch)
     }
@@ -169,8 +190,8 @@ impl PolicyStore {
                 .map(|(_, c)| c)
                 .collect();
             let same_objects =
-                old.len() == copies.len() && old.iter().zip(&copies).all(|(a, b)| a.is(b));
-            let old_source = held.sources.get(&origin).cloned();
+                old.len() == copies.len() && old.iter().zip(&copies).all(|(a, b)| a.same(b));
+            let old_source = held.sources.get(origin).cloned();
             let new_source = match source {
                 _ if copies.is_empty() => None,
                 SourceUpdate::Set(s) => s,
@@ -193,14 +214,9 @@ impl PolicyStore {
             let after = before - old.len() + copies.len();
             held.copies.retain(|(o, _)| *o != origin);
             let at = held.copies.partition_point(|(o, _)| *o < origin);
-            held.copies.splice(
-                at..at,
-                copies.into_iter().map(|c| (origin, Stored::from(c))),
-            );
-            match new_source {
-                Some(s) => held.sources.insert(origin, s),
-                None => held.sources.remove(&origin),
-            };
+            held.copies
+                .splice(at..at, copies.into_iter().map(|c| (origin, c)));
+            *held.sources.slot(origin) = new_source;
             self.len = self.len + after - before;
             if held.copies.is_empty() {
                 self.held.remove(&object_ref);
@@ -235,7 +251,7 @@ impl PolicyStore {
             for (_, copy) in &held.copies {
                 out.push(copy.to_object());
             }
-            if let Some(source) = held.sources.values().next() {
+            if let Some(source) = held.sources.first() {
                 out.sources.insert(r.clone(), source.clone());
             }
         }
@@ -250,6 +266,17 @@ impl PolicyStore {
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// Files each of `objects` in `batch` under its ref, after the copies already there.
+fn add_to_batch(batch: &mut Batch, objects: impl Iterator<Item = Stored>) {
+    for object in objects {
+        batch
+            .entry(object.object_ref())
+            .or_insert_with(|| (Vec::new(), SourceUpdate::Keep))
+            .0
+            .push(object);
     }
 }
 

@@ -3,7 +3,7 @@
 //! a binding; kept as is, 100,000 bindings would waste about 90 MB.
 
 use crate::model::{Cluster, IamRole, IamRoleBinding, NodeGroup, RoleTemplate, Workspace};
-use crate::objects::{PolicyObject, SameObject};
+use crate::objects::{ObjectKind, ObjectRef, PolicyObject, PolicyObjects, SameObject};
 use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -43,11 +43,10 @@ macro_rules! stored {
                 }
             }
 
-            /// Whether this is `object`, field for field.
-            pub(crate) fn is(&self, object: &PolicyObject) -> bool {
-                match (self, object) {
-                    $((Stored::$kind(a), PolicyObject::$kind(b)) => a.same_object(b),)*
-                    _ => false,
+            /// Which object this is ([`PolicyObject::object_ref`]).
+            pub(crate) fn object_ref(&self) -> ObjectRef {
+                match self {
+                    $(Stored::$kind(o) => ObjectRef::of(ObjectKind::$kind, &o.metadata),)*
                 }
             }
 
@@ -78,3 +77,45 @@ stored!(
     Namespace(Namespace),
     Node(Node),
 );
+
+/// A copy of every object of `objects`, each straight into its own `Arc`, kind by kind in
+/// [`PolicyObjects::into_objects`] order.
+///
+/// Why by reference: copying the whole set first (and moving each object through a
+/// [`PolicyObject`], as large as a Node) cost more memory at its peak than the policy it
+/// built; this way each object is copied once, into what the store keeps.
+pub(crate) fn copies_of(objects: &PolicyObjects) -> impl Iterator<Item = Stored> + '_ {
+    fn each<T: Clone>(
+        objects: &[T],
+        stored: fn(Arc<T>) -> Stored,
+    ) -> impl Iterator<Item = Stored> + '_ {
+        objects.iter().map(move |o| stored(Arc::new(o.clone())))
+    }
+    let PolicyObjects {
+        role_templates,
+        iam_roles,
+        iam_role_bindings,
+        clusters,
+        workspaces,
+        node_groups,
+        roles,
+        cluster_roles,
+        role_bindings,
+        cluster_role_bindings,
+        namespaces,
+        nodes,
+        sources: _,
+    } = objects;
+    each(role_templates, Stored::RoleTemplate)
+        .chain(each(iam_roles, Stored::IamRole))
+        .chain(each(iam_role_bindings, Stored::IamRoleBinding))
+        .chain(each(clusters, Stored::Cluster))
+        .chain(each(workspaces, Stored::Workspace))
+        .chain(each(node_groups, Stored::NodeGroup))
+        .chain(each(roles, Stored::Role))
+        .chain(each(cluster_roles, Stored::ClusterRole))
+        .chain(each(role_bindings, Stored::RoleBinding))
+        .chain(each(cluster_role_bindings, Stored::ClusterRoleBinding))
+        .chain(each(namespaces, Stored::Namespace))
+        .chain(each(nodes, Stored::Node))
+}

@@ -29,7 +29,7 @@ fn store(yaml: &str) -> PolicyStore {
     for o in objects(yaml) {
         all.push(o);
     }
-    store.replace_origin(Origin::Cluster, all);
+    store.replace_origin(Origin::Cluster, &all);
     store
 }
 
@@ -394,14 +394,14 @@ fn a_file_reload_recompiles_only_what_changed_and_keeps_sources() {
     let mut s = PolicyStore::new(PolicyOptions::default());
     let files = format!("{TEAM_A}\n---\n{READER}");
     let mut objects = parse_str(&files, "policy.yaml").expect("parses");
-    let effect = s.replace_origin(Origin::Files, objects.clone());
+    let effect = s.replace_origin(Origin::Files, &objects);
     assert_eq!(effect.bindings_recompiled, 1);
     // The same files again: nothing changes.
-    let effect = s.replace_origin(Origin::Files, objects.clone());
+    let effect = s.replace_origin(Origin::Files, &objects);
     assert!(!effect.changed);
     // One object removed from the files: only it (and what depends on it) changes.
     objects.iam_role_bindings.clear();
-    let effect = s.replace_origin(Origin::Files, objects.clone());
+    let effect = s.replace_origin(Origin::Files, &objects);
     assert_eq!(effect.objects_changed, 1);
     assert_same_as_fresh(&s);
     assert!(!allows(&s, &pods("alice", "get", "team-a")));
@@ -453,4 +453,32 @@ metadata: {name: team-a}
     assert_eq!(s.policy().object_counts()[&ObjectKind::Namespace], 3);
     assert!(!s.is_empty());
     assert_same_as_fresh(&s);
+}
+
+#[test]
+fn an_object_from_both_origins_is_reported_where_the_files_have_it() {
+    let mut s = PolicyStore::new(PolicyOptions::default());
+    let from_files = parse_str(READER, "files.yaml").expect("parses");
+    let from_cluster = parse_str(READER, "cluster.yaml").expect("parses");
+    s.replace_origin(Origin::Cluster, &from_cluster);
+    s.replace_origin(Origin::Files, &from_files);
+    let duplicate = s
+        .policy()
+        .diagnostics()
+        .iter()
+        .find(|d| d.severity == Severity::Error)
+        .cloned()
+        .expect("the second copy is reported");
+    let file = duplicate.source.map(|source| source.file);
+    assert_eq!(file, Some("files.yaml".into()));
+    // Only the cluster's copy left: its own source.
+    s.replace_origin(Origin::Files, &PolicyObjects::default());
+    let sources = s.objects().sources;
+    assert_eq!(sources.len(), from_cluster.len());
+    assert!(
+        sources
+            .values()
+            .all(|s| s.file.as_os_str() == "cluster.yaml"),
+        "{sources:?}"
+    );
 }
