@@ -1520,3 +1520,61 @@ fn a_rotated_serving_certificate_is_picked_up_without_a_restart() {
         "the last good certificate keeps serving"
     );
 }
+
+#[test]
+fn a_rotated_client_ca_is_trusted_without_a_restart() {
+    let old = self_signed_dir("client-ca-old");
+    let new = self_signed_dir("client-ca-new");
+    let live = ScratchDir::new("client-ca-live");
+    let client_ca = live.path("client-ca.crt");
+    std::fs::copy(old.path("ca.crt"), &client_ca).unwrap();
+    let server = Server::start(&[
+        "--tls-cert",
+        &old.path("server.crt").display().to_string(),
+        "--tls-key",
+        &old.path("server.key").display().to_string(),
+        "--client-ca",
+        &client_ca.display().to_string(),
+    ]);
+    let healthz = server.url("/healthz");
+    // A fresh client (and so a fresh connection and handshake) every time: a connection
+    // keeps the configuration it was accepted with.
+    let answered_with_client_cert_of = |dir: &ScratchDir| {
+        https_client(
+            &old.path("ca.crt"),
+            Some((&dir.path("client.crt"), &dir.path("client.key"))),
+        )
+        .get(&healthz)
+        .send()
+        .is_ok_and(|r| r.status() == 200)
+    };
+    assert!(answered_with_client_cert_of(&old));
+    assert!(
+        !answered_with_client_cert_of(&new),
+        "the new CA is not trusted yet"
+    );
+
+    std::fs::copy(new.path("ca.crt"), &client_ca).unwrap();
+    assert!(
+        support::eventually(WAIT, || answered_with_client_cert_of(&new)),
+        "clients of the rotated CA are answered: {}",
+        server.logs()
+    );
+    assert!(
+        !answered_with_client_cert_of(&old),
+        "clients of the old CA are refused once it is replaced"
+    );
+
+    // A broken CA file keeps the last good CA.
+    std::fs::write(&client_ca, "not a certificate\n").unwrap();
+    assert!(
+        support::eventually(WAIT, || server.logs().contains("client CA not reloaded")),
+        "the bad file is reported: {}",
+        server.logs()
+    );
+    assert!(
+        answered_with_client_cert_of(&new),
+        "the last good CA keeps serving"
+    );
+    assert!(!answered_with_client_cert_of(&old));
+}

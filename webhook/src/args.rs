@@ -151,6 +151,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Require client certificates signed by this CA (PEM): kube-apiserver presents one.
+    /// Reloaded when it changes on disk (new connections trust the new CA).
     #[arg(long, value_name = "FILE", conflicts_with = "insecure_http")]
     pub client_ca: Option<PathBuf>,
     /// Generate a CA, a serving certificate for localhost and a client certificate into DIR

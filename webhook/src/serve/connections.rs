@@ -3,14 +3,15 @@
 //! it under the client's last answer (see `linger`), and drain connections on shutdown.
 
 use super::linger::LingeringClose;
+use super::tls::ReloadingTls;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 
 /// How long a client has to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,7 +21,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves `app` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Arc<ReloadingTls>>,
     app: Router,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
@@ -47,7 +48,8 @@ pub async fn serve(
             .header_read_timeout(header_timeout)
             .keep_alive(true);
         let watcher = graceful.watcher();
-        let tls = tls.clone();
+        // The configuration current at accept time (a reloaded client CA counts from here).
+        let tls = tls.as_ref().map(|tls| tls.acceptor());
         tokio::spawn(async move {
             let result = match tls {
                 Some(acceptor) => {

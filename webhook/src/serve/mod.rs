@@ -99,7 +99,7 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         None => None,
     };
 
-    let tls = tls_acceptor(args)?;
+    let tls = webhook_tls(args)?;
     // Bound (and announced) before the webhook port, so that once the webhook's line is
     // printed, both are.
     let ops_listener = match args.ops_listen {
@@ -177,7 +177,7 @@ impl Drop for WatchTasks {
     }
 }
 
-fn tls_acceptor(args: &ServeArgs) -> anyhow::Result<Option<tokio_rustls::TlsAcceptor>> {
+fn webhook_tls(args: &ServeArgs) -> anyhow::Result<Option<Arc<tls::ReloadingTls>>> {
     if args.insecure_http {
         tracing::warn!(
             "serving plain HTTP (--insecure-http): for local development only, never for a real API server"
@@ -204,8 +204,7 @@ fn tls_acceptor(args: &ServeArgs) -> anyhow::Result<Option<tokio_rustls::TlsAcce
             "give --tls-cert and --tls-key, or --self-signed DIR, or --insecure-http for local development"
         ),
     };
-    let resolver = tls::ReloadingCert::new(cert, key)?;
-    resolver.spawn_reloader();
-    let config = tls::server_config(resolver, args.client_ca.as_deref())?;
-    Ok(Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))))
+    let tls = tls::ReloadingTls::new(tls::ReloadingCert::new(cert, key)?, args.client_ca.clone())?;
+    tls.spawn_reloader();
+    Ok(Some(tls))
 }

@@ -1,18 +1,20 @@
 //! TLS for the webhook with rustls: a serving certificate reloaded when its files change,
-//! optional client-certificate verification (kube-apiserver presents one), and a
-//! self-signed CA plus certificates for a local try.
+//! optional client-certificate verification (kube-apiserver presents one) against a CA file
+//! reloaded the same way, and a self-signed CA plus certificates for a local try.
 
 use anyhow::{Context, bail};
 use arc_swap::ArcSwap;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, ServerConfig};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio_rustls::TlsAcceptor;
 
 /// How often the certificate files are checked for changes.
 const CERT_POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -67,7 +69,7 @@ impl ReloadingCert {
     }
 
     /// Watches the files until the runtime stops.
-    pub fn spawn_reloader(self: &Arc<Self>) {
+    fn spawn_reloader(self: &Arc<Self>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
             let mut seen = this.modified();
@@ -99,42 +101,109 @@ impl ResolvesServerCert for ReloadingCert {
     }
 }
 
-/// The rustls configuration: the certificate resolver, and client verification when a CA
-/// is given (a client without a valid certificate is refused during the handshake).
-pub fn server_config(
+/// The verifier of client certificates signed by a CA in the PEM file `ca` (a client
+/// without a valid certificate is refused during the handshake).
+fn client_verifier(ca: &Path) -> anyhow::Result<Arc<dyn ClientCertVerifier>> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca)
+        .with_context(|| format!("{}: cannot read", ca.display()))?
+    {
+        let cert = cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
+        roots
+            .add(cert)
+            .with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
+    }
+    if roots.is_empty() {
+        bail!("{}: no CA certificate in the file", ca.display());
+    }
+    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+        .build()
+        .context("client certificate verifier")
+}
+
+/// The rustls configuration: the certificate resolver, and client verification when a
+/// verifier is given.
+fn server_config(
     cert: Arc<ReloadingCert>,
-    client_ca: Option<&Path>,
+    clients: Option<Arc<dyn ClientCertVerifier>>,
 ) -> anyhow::Result<ServerConfig> {
-    let provider = provider();
-    let builder = ServerConfig::builder_with_provider(provider.clone())
+    let builder = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
-    let mut config = match client_ca {
-        Some(ca) => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(ca)
-                .with_context(|| format!("{}: cannot read", ca.display()))?
-            {
-                let cert =
-                    cert.with_context(|| format!("{}: not a PEM certificate", ca.display()))?;
-                roots
-                    .add(cert)
-                    .with_context(|| format!("{}: not a usable CA certificate", ca.display()))?;
-            }
-            if roots.is_empty() {
-                bail!("{}: no CA certificate in the file", ca.display());
-            }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .context("client certificate verifier")?;
-            builder
-                .with_client_cert_verifier(verifier)
-                .with_cert_resolver(cert)
-        }
+    let mut config = match clients {
+        Some(verifier) => builder
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(cert),
         None => builder.with_no_client_auth().with_cert_resolver(cert),
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// The webhook's TLS: the serving certificate ([`ReloadingCert`]) and, with `--client-ca`,
+/// the CA client certificates must be signed by, both reloaded when their files change.
+///
+/// Why the CA too: kube-apiserver's client CA is rotated like any certificate, and a
+/// webhook that needs a restart to trust the new one refuses kube-apiserver (every request
+/// then fails closed) from the rotation until someone restarts it. Each connection takes
+/// the configuration current when it is accepted; open connections keep theirs.
+#[derive(Debug)]
+pub struct ReloadingTls {
+    cert: Arc<ReloadingCert>,
+    client_ca: Option<PathBuf>,
+    current: ArcSwap<ServerConfig>,
+}
+
+impl ReloadingTls {
+    /// Loads the serving pair and the client CA once; fails if either cannot be used.
+    pub fn new(cert: Arc<ReloadingCert>, client_ca: Option<PathBuf>) -> anyhow::Result<Arc<Self>> {
+        let clients = client_ca.as_deref().map(client_verifier).transpose()?;
+        let config = server_config(cert.clone(), clients)?;
+        Ok(Arc::new(ReloadingTls {
+            cert,
+            client_ca,
+            current: ArcSwap::from_pointee(config),
+        }))
+    }
+
+    /// An acceptor with the configuration current now.
+    pub fn acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.current.load_full())
+    }
+
+    /// Watches the serving pair and the client CA file until the runtime stops; a file that
+    /// cannot be used leaves the last good configuration serving.
+    pub fn spawn_reloader(self: &Arc<Self>) {
+        self.cert.spawn_reloader();
+        let Some(ca) = self.client_ca.clone() else {
+            return;
+        };
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            let mut seen = modified(&ca);
+            loop {
+                tokio::time::sleep(CERT_POLL_INTERVAL).await;
+                let now = modified(&ca);
+                if now.is_none() || now == seen {
+                    continue;
+                }
+                let reloaded = client_verifier(&ca)
+                    .and_then(|verifier| server_config(this.cert.clone(), Some(verifier)));
+                match reloaded {
+                    Ok(config) => {
+                        this.current.store(Arc::new(config));
+                        seen = now;
+                        tracing::info!(client_ca = %ca.display(), "client CA reloaded");
+                    }
+                    // A half-written file: keep the old CA and try again next tick.
+                    Err(e) => {
+                        tracing::warn!(error = %format!("{e:#}"), "client CA not reloaded")
+                    }
+                }
+            }
+        });
+    }
 }
 
 /// The files `--self-signed DIR` writes and uses.
