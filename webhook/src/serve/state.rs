@@ -353,12 +353,16 @@ impl AppState {
     }
 }
 
-/// Writes the objects of a good policy to `file`, atomically (a reader never sees half).
+/// Writes the objects of a good policy to `file`, atomically (a reader never sees half)
+/// and durably (on disk before it replaces the last one: a crash leaves one or the other).
 fn write_snapshot(file: &Path, objects: &PolicyObjects) -> std::io::Result<()> {
-    let list = objects.to_list().map_err(std::io::Error::other)?;
-    let bytes = serde_json::to_vec(&list).map_err(std::io::Error::other)?;
     let temporary = file.with_extension("tmp");
-    std::fs::write(&temporary, bytes)?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+    objects
+        .write_list(&mut out)
+        .map_err(std::io::Error::other)?;
+    let written = out.into_inner().map_err(|e| e.into_error())?;
+    written.sync_all()?;
     std::fs::rename(&temporary, file)
 }
 
