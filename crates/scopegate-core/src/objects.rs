@@ -352,22 +352,30 @@ impl PolicyObjects {
     /// took several times the memory of the objects themselves (about 600 MB for 100,000
     /// bindings), on top of the policy just built.
     pub fn write_list<W: std::io::Write>(&self, writer: W) -> Result<(), serde_json::Error> {
-        #[derive(Serialize)]
-        struct List<'a> {
-            #[serde(rename = "apiVersion")]
-            api_version: &'static str,
-            kind: &'static str,
-            items: Items<'a>,
-        }
-        serde_json::to_writer(
-            writer,
-            &List {
-                api_version: "v1",
-                kind: "List",
-                items: Items(self),
-            },
-        )
+        write_list_document(writer, Items(self))
     }
+}
+
+/// Writes `items` (a sequence of objects) as one JSON `kind: List` document.
+pub(crate) fn write_list_document<W: std::io::Write, I: Serialize>(
+    writer: W,
+    items: I,
+) -> Result<(), serde_json::Error> {
+    #[derive(Serialize)]
+    struct List<I> {
+        #[serde(rename = "apiVersion")]
+        api_version: &'static str,
+        kind: &'static str,
+        items: I,
+    }
+    serde_json::to_writer(
+        writer,
+        &List {
+            api_version: "v1",
+            kind: "List",
+            items,
+        },
+    )
 }
 
 /// Every object of a set, as a sequence of documents ([`PolicyObjects::write_list`]).

@@ -289,4 +289,41 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(flat(&read), flat(&objects));
     }
+
+    /// A store fed objects it takes (`replace_origin_with`) holds and compiles exactly what
+    /// one fed the same objects by reference holds, and its `object_list` writes them as
+    /// `objects()` lists them.
+    #[test]
+    fn a_store_fed_by_move_equals_one_fed_by_reference(
+        cluster in objects(),
+        mut files in objects(),
+        requests in prop::collection::vec(request(), 10),
+    ) {
+        let refs: Vec<ObjectRef> = files.object_refs().collect();
+        for (document, object_ref) in refs.into_iter().enumerate() {
+            let source = Source { file: PathBuf::from("files.yaml"), document: document + 1, line: None };
+            files.sources.insert(object_ref, source);
+        }
+        let mut by_reference = PolicyStore::new(PolicyOptions::default());
+        by_reference.replace_origin(Origin::Cluster, &cluster);
+        by_reference.replace_origin(Origin::Files, &files);
+        let mut by_move = PolicyStore::new(PolicyOptions::default());
+        by_move.replace_origin_with(Origin::Cluster, cluster);
+        by_move.replace_origin_with(Origin::Files, files);
+
+        let (expected, policy) = (by_reference.policy(), by_move.policy());
+        prop_assert_eq!(policy.diagnostics(), expected.diagnostics());
+        prop_assert_eq!(policy.grants(), expected.grants());
+        for request in &requests {
+            prop_assert_eq!(policy.decide(request), expected.decide(request));
+        }
+        prop_assert_eq!(by_move.objects().sources, by_reference.objects().sources);
+
+        let mut written = Vec::new();
+        by_move.object_list().write_list(&mut written).expect("writes");
+        let text = String::from_utf8(written).expect("JSON is UTF-8");
+        let read = scopegate_core::load::parse_str(&text, "snapshot.json")
+            .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
+        prop_assert_eq!(flat(&read), flat(&by_move.objects()));
+    }
 }

@@ -20,8 +20,8 @@
 use super::state::{AppState, rfc3339};
 use super::watch_metrics::WatchMetrics;
 use scopegate_core::{
-    Change, ChangeEffect, ObjectKind, ObjectRef, Origin, Policy, PolicyObjects, PolicyOptions,
-    PolicyStore, Severity,
+    Change, ChangeEffect, ObjectKind, ObjectList, ObjectRef, Origin, Policy, PolicyObjects,
+    PolicyOptions, PolicyStore, Severity,
 };
 use scopegate_kube::watch::{PolicyWatch, WATCHED_KINDS, WatchUpdate};
 use serde_json::{Value, json};
@@ -337,8 +337,8 @@ impl ClusterSource {
     }
 
     /// Every object in the store, for the last-known-good file.
-    pub fn objects(&self) -> PolicyObjects {
-        self.inner().store.objects()
+    pub fn object_list(&self) -> ObjectList {
+        self.inner().store.object_list()
     }
 
     /// The watches as `/readyz` shows them under `source.cluster`.

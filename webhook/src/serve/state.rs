@@ -8,7 +8,9 @@ use super::metrics::{Metrics, OutcomeLabel};
 use super::source::ClusterSource;
 use arc_swap::ArcSwapOption;
 use scopegate_core::load::{PolicyLoadError, load_paths, load_policy, parse_str};
-use scopegate_core::{Engine, EngineConfig, Policy, PolicyObjects, PolicyOptions};
+use scopegate_core::{
+    Engine, EngineConfig, ObjectList, Origin, Policy, PolicyObjects, PolicyOptions, PolicyStore,
+};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -240,7 +242,7 @@ impl AppState {
         if !cluster.take_snapshot_due() {
             return;
         }
-        let objects = cluster.objects();
+        let objects = cluster.object_list();
         match write_snapshot(file, &objects) {
             Ok(()) => {
                 tracing::debug!(file = %file.display(), objects = objects.len(), "last-known-good snapshot written")
@@ -330,32 +332,37 @@ impl AppState {
             .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    fn load(&self) -> Result<(Policy, PolicyObjects), PolicyLoadError> {
-        match &self.source {
+    /// Loads the policy from files or the embedded demo; with it, the objects it was built
+    /// from, for the last-known-good snapshot.
+    ///
+    /// The objects read are moved into a store fed once, not copied (as
+    /// [`Policy::from_objects`] would): on a large policy a second copy of every object was
+    /// a quarter of the peak memory of a load.
+    fn load(&self) -> Result<(Policy, ObjectList), PolicyLoadError> {
+        let objects = match &self.source {
             PolicySource::Files(paths) => {
-                load_policy(paths, &self.options).map(|(policy, manifests)| {
-                    for unknown in &manifests.unknown_fields {
-                        tracing::warn!(problem = %unknown, "unknown field ignored");
-                    }
-                    (policy, manifests.objects)
-                })
+                let manifests = load_paths(paths)?;
+                for unknown in &manifests.unknown_fields {
+                    tracing::warn!(problem = %unknown, "unknown field ignored");
+                }
+                manifests.objects
             }
             PolicySource::EmbeddedDemo => {
-                let objects = parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?;
-                Ok((Policy::from_objects(&objects, &self.options)?, objects))
+                parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?
             }
             // Kept in the cluster source's store instead (see `reload_files_into`).
-            PolicySource::Cluster { .. } => Ok((
-                Policy::compile(&PolicyObjects::default(), &self.options),
-                PolicyObjects::default(),
-            )),
-        }
+            PolicySource::Cluster { .. } => PolicyObjects::default(),
+        };
+        let mut store = PolicyStore::new(self.options.clone());
+        store.replace_origin_with(Origin::Files, objects);
+        let policy = store.policy().refuse_errors()?;
+        Ok((policy, store.object_list()))
     }
 }
 
 /// Writes the objects of a good policy to `file`, atomically (a reader never sees half)
 /// and durably (on disk before it replaces the last one: a crash leaves one or the other).
-fn write_snapshot(file: &Path, objects: &PolicyObjects) -> std::io::Result<()> {
+fn write_snapshot(file: &Path, objects: &ObjectList) -> std::io::Result<()> {
     let temporary = file.with_extension("tmp");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
     objects

@@ -98,14 +98,20 @@ impl Policy {
         objects: &PolicyObjects,
         options: &PolicyOptions,
     ) -> Result<Policy, InvalidPolicy> {
-        let policy = Policy::compile(objects, options);
-        let (errors, warnings): (Vec<_>, Vec<_>) = policy
+        Policy::compile(objects, options).refuse_errors()
+    }
+
+    /// This policy if its objects have no errors, or every error and warning: what
+    /// [`Policy::from_objects`] checks, for a policy built another way (e.g. by a
+    /// [`PolicyStore`] fed once with objects it may consume).
+    pub fn refuse_errors(self) -> Result<Policy, InvalidPolicy> {
+        let (errors, warnings): (Vec<_>, Vec<_>) = self
             .diagnostics()
             .iter()
             .cloned()
             .partition(|d| d.severity == Severity::Error);
         if errors.is_empty() {
-            Ok(policy)
+            Ok(self)
         } else {
             Err(InvalidPolicy { errors, warnings })
         }

@@ -167,6 +167,23 @@ impl PolicyStore {
         self.set_copies(origin, batch)
     }
 
+    /// Everything from `origin` becomes `objects`, as [`PolicyStore::replace_origin`], but
+    /// taking them: nothing is copied. For a caller done with its set, e.g. a store fed once
+    /// from files, where a copy of every object would add to the peak memory of the load.
+    pub fn replace_origin_with(
+        &mut self,
+        origin: Origin,
+        mut objects: PolicyObjects,
+    ) -> ChangeEffect {
+        let mut sources = std::mem::take(&mut objects.sources);
+        let mut batch = self.deletions(origin, |_| true);
+        add_to_batch(&mut batch, objects.into_objects().map(Stored::from));
+        for (object_ref, entry) in &mut batch {
+            entry.1 = SourceUpdate::Set(sources.remove(object_ref));
+        }
+        self.set_copies(origin, batch)
+    }
+
     /// Deletions of everything held from `origin` that `which` selects, as a batch.
     fn deletions(&self, origin: Origin, which: impl Fn(&ObjectRef) -> bool) -> Batch {
         self.held
@@ -258,6 +275,19 @@ impl PolicyStore {
         out
     }
 
+    /// Every object held, in the order of [`PolicyStore::objects`], shared with the store
+    /// rather than copied: what a last-known-good snapshot is written from, after the lock
+    /// that guards the store is released.
+    pub fn object_list(&self) -> ObjectList {
+        let mut refs: Vec<&ObjectRef> = self.held.keys().collect();
+        refs.sort();
+        ObjectList(
+            refs.into_iter()
+                .flat_map(|r| self.held[r].copies.iter().map(|(_, copy)| copy.clone()))
+                .collect(),
+        )
+    }
+
     /// How many objects are held (every copy counts).
     pub fn len(&self) -> usize {
         self.len
@@ -266,6 +296,40 @@ impl PolicyStore {
     /// Whether nothing is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+}
+
+/// The objects a store held at one moment ([`PolicyStore::object_list`]): each shared
+/// with the store (a reference count), none copied.
+#[derive(Clone, Debug)]
+pub struct ObjectList(Vec<Stored>);
+
+impl ObjectList {
+    /// How many objects (every copy counts).
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Writes them as one JSON `kind: List` document, as [`PolicyObjects::write_list`]
+    /// writes the same objects.
+    pub fn write_list<W: std::io::Write>(&self, writer: W) -> Result<(), serde_json::Error> {
+        crate::objects::write_list_document(writer, self)
+    }
+}
+
+impl serde::Serialize for ObjectList {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut items = serializer.serialize_seq(Some(self.0.len()))?;
+        self.0
+            .iter()
+            .try_for_each(|o| o.serialize_into(&mut items))?;
+        items.end()
     }
 }
 

@@ -43,6 +43,16 @@ macro_rules! stored {
                 }
             }
 
+            /// The object as its own kind serializes it (what a manifest holds).
+            pub(crate) fn serialize_into<S: serde::ser::SerializeSeq>(
+                &self,
+                items: &mut S,
+            ) -> Result<(), S::Error> {
+                match self {
+                    $(Stored::$kind(o) => items.serialize_element(&**o),)*
+                }
+            }
+
             /// Which object this is ([`PolicyObject::object_ref`]).
             pub(crate) fn object_ref(&self) -> ObjectRef {
                 match self {
