@@ -683,3 +683,48 @@ fn crd_prints_every_crd_and_writes_the_committed_files() {
         );
     }
 }
+
+#[test]
+fn lease_timings_that_cannot_step_down_in_time_stop_the_controller_before_it_connects() {
+    // No API server anywhere: the command must fail on its flags, not on the connection.
+    let missing = ScratchDir::new("lease-flags");
+    let kubeconfig = missing.path("no-such-kubeconfig").display().to_string();
+    let output = run(
+        &[
+            "controller",
+            "--kubeconfig",
+            &kubeconfig,
+            "--lease-duration-seconds",
+            "10",
+            "--lease-renew-deadline-seconds",
+            "10",
+        ],
+        "",
+    );
+    // 2: the command could not run (as for any error outside a decision).
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("--lease-renew-deadline-seconds 10")
+            && message.contains("shorter than the lease duration"),
+        "{message}"
+    );
+    assert!(!message.contains("no-such-kubeconfig"), "{message}");
+
+    let output = run(
+        &[
+            "controller",
+            "--kubeconfig",
+            &kubeconfig,
+            "--lease-retry-period-seconds",
+            "0",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("retry period"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -73,6 +73,18 @@ pub struct ControllerSettings {
     /// Run without leader election (only where exactly one replica can ever run).
     #[arg(long)]
     pub no_leader_election: bool,
+    /// How long other replicas respect a Lease record that stopped changing before one
+    /// takes over (client-go's default).
+    #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+    pub lease_duration_seconds: u64,
+    /// How long the leader keeps leading without a successful renewal; shorter than the
+    /// lease duration, so that it stops writing before another replica may take over.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub lease_renew_deadline_seconds: u64,
+    /// How often the leader renews the Lease and a follower tries to take it; shorter than
+    /// the renew deadline.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub lease_retry_period_seconds: u64,
     /// Reconcile every object again after this many seconds even if nothing changed.
     #[arg(long, value_name = "SECONDS", default_value_t = 600)]
     pub resync_seconds: u64,
@@ -88,6 +100,31 @@ impl ControllerSettings {
             .unwrap_or_else(|| format!("scopegate-{}", std::process::id()))
     }
 
+    /// The Lease this replica is elected on, checked: `None` without leader election. An
+    /// error names the flags, so that bad timings stop the command before it connects.
+    pub fn lease(&self) -> anyhow::Result<Option<LeaseConfig>> {
+        if self.no_leader_election {
+            return Ok(None);
+        }
+        let mut lease = LeaseConfig::new(
+            self.lease_name.clone(),
+            self.lease_namespace.clone(),
+            self.identity(),
+        );
+        lease.lease_duration = Duration::from_secs(self.lease_duration_seconds);
+        lease.renew_deadline = Duration::from_secs(self.lease_renew_deadline_seconds);
+        lease.retry_period = Duration::from_secs(self.lease_retry_period_seconds);
+        lease.validate().with_context(|| {
+            format!(
+                "--lease-duration-seconds {}, --lease-renew-deadline-seconds {}, --lease-retry-period-seconds {}",
+                self.lease_duration_seconds,
+                self.lease_renew_deadline_seconds,
+                self.lease_retry_period_seconds
+            )
+        })?;
+        Ok(Some(lease))
+    }
+
     fn options(&self, cluster_name: &str) -> ControllerOptions {
         ControllerOptions {
             cluster_name: cluster_name.to_string(),
@@ -100,6 +137,7 @@ impl ControllerSettings {
 
 /// Runs the controllers until SIGTERM or Ctrl-C.
 pub fn run_command(args: &ControllerArgs) -> anyhow::Result<ExitCode> {
+    args.settings.lease()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -154,19 +192,14 @@ async fn controllers(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let options = settings.options(cluster_name);
-    if settings.no_leader_election {
+    let Some(lease) = settings.lease()? else {
         tracing::warn!("leader election is off: no other replica may run");
         tokio::select! {
             result = run(client, options, metrics) => result?,
             () = shutdown => {}
         }
         return Ok(());
-    }
-    let lease = LeaseConfig::new(
-        settings.lease_name.clone(),
-        settings.lease_namespace.clone(),
-        options.instance.clone(),
-    );
+    };
     tracing::info!(lease = %lease.name, namespace = %lease.namespace, identity = %lease.identity, "waiting to lead");
     run_with_leader_election(client, options, metrics, lease, shutdown).await?;
     Ok(())
@@ -181,6 +214,7 @@ pub async fn spawn_in_serve(
     settings: &ControllerSettings,
     metrics: ControllerMetrics,
 ) -> anyhow::Result<ControllerTask> {
+    settings.lease()?;
     let client = crate::kube_client::connect(kubeconfig).await?;
     let settings = settings.clone();
     let cluster_name = cluster_name.to_string();

@@ -75,6 +75,9 @@ impl LeaseConfig {
         if self.lease_duration.as_secs() < 1 {
             return bad("the lease duration must be at least one second");
         }
+        if self.retry_period.is_zero() {
+            return bad("the retry period must not be zero (the elector would spin)");
+        }
         Ok(())
     }
 }
@@ -416,6 +419,9 @@ mod tests {
         assert!(c.validate().is_err());
         let mut c = config();
         c.identity.clear();
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.retry_period = Duration::ZERO;
         assert!(c.validate().is_err());
     }
 }
