@@ -158,7 +158,7 @@ impl AppState {
                     _ => ServedFrom::Embedded,
                 };
                 let generation = self.serve(policy, from);
-                if let Some(file) = &self.snapshot_file
+                if let (Some(file), Some(objects)) = (&self.snapshot_file, objects)
                     && let Err(e) = write_snapshot(file, &objects)
                 {
                     tracing::warn!(file = %file.display(), error = %e, "last-known-good snapshot not written");
@@ -332,13 +332,13 @@ impl AppState {
             .unwrap_or_else(|p| p.into_inner()) = None;
     }
 
-    /// Loads the policy from files or the embedded demo; with it, the objects it was built
-    /// from, for the last-known-good snapshot.
+    /// Loads the policy from files or the embedded demo; with it, when there is a
+    /// last-known-good file to write, the objects it was built from.
     ///
     /// The objects read are moved into a store fed once, not copied (as
     /// [`Policy::from_objects`] would): on a large policy a second copy of every object was
     /// a quarter of the peak memory of a load.
-    fn load(&self) -> Result<(Policy, ObjectList), PolicyLoadError> {
+    fn load(&self) -> Result<(Policy, Option<ObjectList>), PolicyLoadError> {
         let objects = match &self.source {
             PolicySource::Files(paths) => {
                 let manifests = load_paths(paths)?;
@@ -356,7 +356,8 @@ impl AppState {
         let mut store = PolicyStore::new(self.options.clone());
         store.replace_origin_with(Origin::Files, objects);
         let policy = store.policy().refuse_errors()?;
-        Ok((policy, store.object_list()))
+        let objects = self.snapshot_file.is_some().then(|| store.object_list());
+        Ok((policy, objects))
     }
 }
 

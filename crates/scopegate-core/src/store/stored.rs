@@ -10,7 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::sync::Arc;
 
 macro_rules! stored {
-    ($($kind:ident($t:ty)),* $(,)?) => {
+    ($($kind:ident($t:ty) from $field:ident),* $(,)?) => {
         /// One object held by the store; cloning it copies a pointer.
         #[derive(Clone, Debug)]
         pub(crate) enum Stored {
@@ -60,6 +60,18 @@ macro_rules! stored {
                 }
             }
 
+            /// A copy of every object of `objects`, each straight into its own `Arc`, kind
+            /// by kind in [`PolicyObjects::into_objects`] order.
+            ///
+            /// Why by reference: copying the whole set first (and moving each object
+            /// through a [`PolicyObject`], as large as a Node) cost more memory at its peak
+            /// than the policy it built; this way each object is copied once, into what the
+            /// store keeps.
+            pub(crate) fn copies_of(objects: &PolicyObjects) -> impl Iterator<Item = Stored> + '_ {
+                std::iter::empty()
+                    $(.chain(objects.$field.iter().map(|o| Stored::$kind(Arc::new(o.clone())))))*
+            }
+
             /// Whether two stored objects are the same, field for field (by pointer first).
             pub(crate) fn same(&self, other: &Stored) -> bool {
                 match (self, other) {
@@ -73,59 +85,18 @@ macro_rules! stored {
     };
 }
 
+// In `ObjectKind::ALL` order, each with its `PolicyObjects` field.
 stored!(
-    RoleTemplate(RoleTemplate),
-    IamRole(IamRole),
-    IamRoleBinding(IamRoleBinding),
-    Cluster(Cluster),
-    Workspace(Workspace),
-    NodeGroup(NodeGroup),
-    Role(Role),
-    ClusterRole(ClusterRole),
-    RoleBinding(RoleBinding),
-    ClusterRoleBinding(ClusterRoleBinding),
-    Namespace(Namespace),
-    Node(Node),
+    RoleTemplate(RoleTemplate) from role_templates,
+    IamRole(IamRole) from iam_roles,
+    IamRoleBinding(IamRoleBinding) from iam_role_bindings,
+    Cluster(Cluster) from clusters,
+    Workspace(Workspace) from workspaces,
+    NodeGroup(NodeGroup) from node_groups,
+    Role(Role) from roles,
+    ClusterRole(ClusterRole) from cluster_roles,
+    RoleBinding(RoleBinding) from role_bindings,
+    ClusterRoleBinding(ClusterRoleBinding) from cluster_role_bindings,
+    Namespace(Namespace) from namespaces,
+    Node(Node) from nodes,
 );
-
-/// A copy of every object of `objects`, each straight into its own `Arc`, kind by kind in
-/// [`PolicyObjects::into_objects`] order.
-///
-/// Why by reference: copying the whole set first (and moving each object through a
-/// [`PolicyObject`], as large as a Node) cost more memory at its peak than the policy it
-/// built; this way each object is copied once, into what the store keeps.
-pub(crate) fn copies_of(objects: &PolicyObjects) -> impl Iterator<Item = Stored> + '_ {
-    fn each<T: Clone>(
-        objects: &[T],
-        stored: fn(Arc<T>) -> Stored,
-    ) -> impl Iterator<Item = Stored> + '_ {
-        objects.iter().map(move |o| stored(Arc::new(o.clone())))
-    }
-    let PolicyObjects {
-        role_templates,
-        iam_roles,
-        iam_role_bindings,
-        clusters,
-        workspaces,
-        node_groups,
-        roles,
-        cluster_roles,
-        role_bindings,
-        cluster_role_bindings,
-        namespaces,
-        nodes,
-        sources: _,
-    } = objects;
-    each(role_templates, Stored::RoleTemplate)
-        .chain(each(iam_roles, Stored::IamRole))
-        .chain(each(iam_role_bindings, Stored::IamRoleBinding))
-        .chain(each(clusters, Stored::Cluster))
-        .chain(each(workspaces, Stored::Workspace))
-        .chain(each(node_groups, Stored::NodeGroup))
-        .chain(each(roles, Stored::Role))
-        .chain(each(cluster_roles, Stored::ClusterRole))
-        .chain(each(role_bindings, Stored::RoleBinding))
-        .chain(each(cluster_role_bindings, Stored::ClusterRoleBinding))
-        .chain(each(namespaces, Stored::Namespace))
-        .chain(each(nodes, Stored::Node))
-}
