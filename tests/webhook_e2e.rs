@@ -1577,4 +1577,8 @@ fn a_rotated_client_ca_is_trusted_without_a_restart() {
         "the last good CA keeps serving"
     );
     assert!(!answered_with_client_cert_of(&old));
+    // Retried at every poll (2 s), reported once per change of the file.
+    std::thread::sleep(Duration::from_secs(5));
+    let logs = server.logs();
+    assert_eq!(logs.matches("client CA not reloaded").count(), 1, "{logs}");
 }

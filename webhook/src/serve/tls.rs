@@ -63,34 +63,14 @@ impl ReloadingCert {
         Ok(Arc::new(ReloadingCert { cert, key, current }))
     }
 
-    fn modified(&self) -> Option<(SystemTime, SystemTime)> {
-        let m = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        Some((m(&self.cert)?, m(&self.key)?))
-    }
-
     /// Watches the files until the runtime stops.
     fn spawn_reloader(self: &Arc<Self>) {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut seen = this.modified();
-            loop {
-                tokio::time::sleep(CERT_POLL_INTERVAL).await;
-                let now = this.modified();
-                if now.is_none() || now == seen {
-                    continue;
-                }
-                match load_certified_key(&this.cert, &this.key) {
-                    Ok(key) => {
-                        this.current.store(Arc::new(key));
-                        seen = now;
-                        tracing::info!(cert = %this.cert.display(), "serving certificate reloaded");
-                    }
-                    // A half-written pair: keep the old one and try again next tick.
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "serving certificate not reloaded")
-                    }
-                }
-            }
+        let files = vec![self.cert.clone(), self.key.clone()];
+        spawn_file_watch(files, "serving certificate", move || {
+            let key = load_certified_key(&this.cert, &this.key)?;
+            this.current.store(Arc::new(key));
+            Ok(())
         });
     }
 }
@@ -179,31 +159,53 @@ impl ReloadingTls {
             return;
         };
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-            let mut seen = modified(&ca);
-            loop {
-                tokio::time::sleep(CERT_POLL_INTERVAL).await;
-                let now = modified(&ca);
-                if now.is_none() || now == seen {
-                    continue;
-                }
-                let reloaded = client_verifier(&ca)
-                    .and_then(|verifier| server_config(this.cert.clone(), Some(verifier)));
-                match reloaded {
-                    Ok(config) => {
-                        this.current.store(Arc::new(config));
-                        seen = now;
-                        tracing::info!(client_ca = %ca.display(), "client CA reloaded");
-                    }
-                    // A half-written file: keep the old CA and try again next tick.
-                    Err(e) => {
-                        tracing::warn!(error = %format!("{e:#}"), "client CA not reloaded")
-                    }
-                }
-            }
+        spawn_file_watch(vec![ca.clone()], "client CA", move || {
+            let config = server_config(this.cert.clone(), Some(client_verifier(&ca)?))?;
+            this.current.store(Arc::new(config));
+            Ok(())
         });
     }
+}
+
+/// Calls `reload` whenever one of `files` changes on disk (polled every
+/// [`CERT_POLL_INTERVAL`]), until the runtime stops; `what` names them in the logs.
+///
+/// A reload that fails (a half-written or bad file) changes nothing, so the last good
+/// configuration keeps serving; it is tried again at every poll until it succeeds, and
+/// the failure is logged once per change of the files rather than at every poll.
+fn spawn_file_watch(
+    files: Vec<PathBuf>,
+    what: &'static str,
+    mut reload: impl FnMut() -> anyhow::Result<()> + Send + 'static,
+) {
+    let modified = move || -> Option<Vec<SystemTime>> {
+        files
+            .iter()
+            .map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+            .collect()
+    };
+    tokio::spawn(async move {
+        let mut loaded = modified();
+        let mut reported = None;
+        loop {
+            tokio::time::sleep(CERT_POLL_INTERVAL).await;
+            let now = modified();
+            if now.is_none() || now == loaded {
+                continue;
+            }
+            match reload() {
+                Ok(()) => {
+                    loaded = now;
+                    tracing::info!("{what} reloaded");
+                }
+                Err(e) if reported != now => {
+                    tracing::warn!(error = %format!("{e:#}"), "{what} not reloaded; the last good one keeps serving");
+                    reported = now;
+                }
+                Err(_) => {}
+            }
+        }
+    });
 }
 
 /// The files `--self-signed DIR` writes and uses.
