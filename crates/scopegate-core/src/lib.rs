@@ -50,4 +50,4 @@ pub use explain::Explanation;
 pub use objects::{ObjectKind, ObjectRef, PolicyObject, PolicyObjects, Source};
 pub use policy::{InvalidPolicy, Policy, PolicyOptions};
 pub use request::{Action, NonResourceAttributes, Request, ResourceAttributes, SubjectInfo};
-pub use store::{Change, ChangeEffect, ObjectList, Origin, PolicyStore};
+pub use store::{Change, ChangeEffect, ObjectList, Origin, OriginObjects, PolicyStore};

@@ -315,4 +315,44 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
         prop_assert_eq!(flat(&read), flat(&by_move.objects()));
     }
+
+    /// An origin saved with `origin_objects` and put back with `restore_origin` after a
+    /// change holds, compiles and reports exactly what it did when it was saved (what the
+    /// webhook does when it refuses a bad file reload).
+    #[test]
+    fn a_restored_origin_is_as_it_was_saved(
+        cluster in objects(),
+        mut files in objects(),
+        origin in origin(),
+        requests in prop::collection::vec(request(), 10),
+    ) {
+        let refs: Vec<ObjectRef> = files.object_refs().collect();
+        for (document, object_ref) in refs.into_iter().enumerate() {
+            let source = Source { file: PathBuf::from("files.yaml"), document: document + 1, line: None };
+            files.sources.insert(object_ref, source);
+        }
+        let mut store = PolicyStore::new(PolicyOptions::default());
+        store.replace_origin(Origin::Cluster, &cluster);
+        store.replace_origin(Origin::Files, &files);
+        let (before, held_before) = (store.policy(), store.objects());
+
+        let saved = store.origin_objects(origin);
+        // The other origin's objects: a change to every object the saved origin held.
+        let replacement = match origin {
+            Origin::Files => &cluster,
+            Origin::Cluster => &files,
+        };
+        store.replace_origin(origin, replacement);
+        store.restore_origin(&saved);
+
+        let after = store.policy();
+        prop_assert_eq!(after.diagnostics(), before.diagnostics());
+        prop_assert_eq!(after.grants(), before.grants());
+        for request in &requests {
+            prop_assert_eq!(after.decide(request), before.decide(request));
+        }
+        let held_after = store.objects();
+        prop_assert_eq!(flat(&held_after), flat(&held_before));
+        prop_assert_eq!(held_after.sources, held_before.sources);
+    }
 }

@@ -58,8 +58,6 @@ struct Inner {
     store: PolicyStore,
     /// Every kind has been listed once (the store holds a whole cluster).
     synced: bool,
-    /// The files in the store, as last accepted.
-    files: Option<PolicyObjects>,
     /// Files read before the cluster was synced, waiting to be checked against it.
     pending_files: Option<PolicyObjects>,
     /// The policy problems already logged (each is logged once, when it appears).
@@ -102,7 +100,6 @@ impl ClusterSource {
             inner: Mutex::new(Inner {
                 store: PolicyStore::new(options),
                 synced: false,
-                files: None,
                 pending_files: None,
                 logged_problems: HashSet::new(),
             }),
@@ -229,6 +226,9 @@ impl ClusterSource {
 
     /// Tries `files` in the store; keeps them and returns the policy built with them, or puts
     /// the last good files back and returns the errors on objects from the files.
+    ///
+    /// The files are moved into the store, and the last good ones are put back from the
+    /// store's own references: no copy of the files is kept beside the store.
     fn accept_files(
         &self,
         inner: &mut Inner,
@@ -238,7 +238,8 @@ impl ClusterSource {
         for object_ref in files.object_refs() {
             *copies_in_files.entry(object_ref).or_default() += 1;
         }
-        let effect = inner.store.replace_origin(Origin::Files, &files);
+        let previous = inner.store.origin_objects(Origin::Files);
+        let effect = inner.store.replace_origin_with(Origin::Files, files);
         let policy = inner.store.policy();
         let errors: Vec<String> = policy
             .diagnostics()
@@ -254,12 +255,9 @@ impl ClusterSource {
             .map(ToString::to_string)
             .collect();
         if errors.is_empty() {
-            inner.files = Some(files);
             return Ok((effect, policy));
         }
-        let none = PolicyObjects::default();
-        let previous = inner.files.as_ref().unwrap_or(&none);
-        inner.store.replace_origin(Origin::Files, previous);
+        inner.store.restore_origin(&previous);
         Err(errors.join("\n"))
     }
 

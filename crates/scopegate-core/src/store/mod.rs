@@ -184,6 +184,40 @@ impl PolicyStore {
         self.set_copies(origin, batch)
     }
 
+    /// What `origin` holds now, shared with the store (reference counts, no copy): what
+    /// [`PolicyStore::restore_origin`] puts back, e.g. when a file reload is refused.
+    pub fn origin_objects(&self, origin: Origin) -> OriginObjects {
+        let held = self
+            .held
+            .iter()
+            .filter_map(|(object_ref, held)| {
+                let copies: Vec<Stored> = held
+                    .copies
+                    .iter()
+                    .filter(|(o, _)| *o == origin)
+                    .map(|(_, copy)| copy.clone())
+                    .collect();
+                let source = held.sources.get(origin).cloned();
+                (!copies.is_empty()).then(|| (object_ref.clone(), copies, source))
+            })
+            .collect();
+        OriginObjects { origin, held }
+    }
+
+    /// Everything from the saved origin becomes what it held when it was saved
+    /// ([`PolicyStore::origin_objects`]), sources included; only what differs is compiled
+    /// again.
+    pub fn restore_origin(&mut self, saved: &OriginObjects) -> ChangeEffect {
+        let mut batch = self.deletions(saved.origin, |_| true);
+        for (object_ref, copies, source) in &saved.held {
+            batch.insert(
+                object_ref.clone(),
+                (copies.clone(), SourceUpdate::Set(source.clone())),
+            );
+        }
+        self.set_copies(saved.origin, batch)
+    }
+
     /// Deletions of everything held from `origin` that `which` selects, as a batch.
     fn deletions(&self, origin: Origin, which: impl Fn(&ObjectRef) -> bool) -> Batch {
         self.held
@@ -297,6 +331,14 @@ impl PolicyStore {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+}
+
+/// What one origin held at one moment ([`PolicyStore::origin_objects`]): each object
+/// shared with the store, with its source.
+#[derive(Clone, Debug)]
+pub struct OriginObjects {
+    origin: Origin,
+    held: Vec<(ObjectRef, Vec<Stored>, Option<Source>)>,
 }
 
 /// The objects a store held at one moment ([`PolicyStore::object_list`]): each shared
