@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 /// Runs `check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let (policy, _) = match args.policy.load() {
+    let policy = match args.policy.load() {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 /// Runs `explain`; exits 0 when the request is allowed and 1 when not, like `check`.
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
-    let (policy, _) = match args.policy.load() {
+    let policy = match args.policy.load() {
         Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("{e}");

@@ -1,7 +1,7 @@
 //! Loading the policy named on the command line, with errors people can act on.
 
 use crate::args::PolicyArgs;
-use scopegate_core::load::{Manifests, PolicyLoadError, load_policy};
+use scopegate_core::load::{PolicyLoadError, load_paths};
 use scopegate_core::{Policy, PolicyOptions, Severity};
 
 impl PolicyArgs {
@@ -12,20 +12,21 @@ impl PolicyArgs {
         }
     }
 
-    /// Loads and builds the policy, refusing it whole on any error.
-    pub fn load(&self) -> Result<(Policy, Manifests), PolicyLoadError> {
-        let loaded = load_policy(&self.policy, &self.options())?;
-        for unknown in &loaded.1.unknown_fields {
+    /// Loads and builds the policy, refusing it whole on any error. The objects read go into
+    /// the policy and are not kept: the commands that load this way only decide.
+    pub fn load(&self) -> Result<Policy, PolicyLoadError> {
+        let manifests = load_paths(&self.policy)?;
+        for unknown in &manifests.unknown_fields {
             eprintln!("warning: {unknown}");
         }
-        for warning in loaded
-            .0
+        let policy = Policy::from_owned_objects(manifests.objects, &self.options())?;
+        for warning in policy
             .diagnostics()
             .iter()
             .filter(|d| d.severity == Severity::Warning)
         {
             eprintln!("{warning}");
         }
-        Ok(loaded)
+        Ok(policy)
     }
 }

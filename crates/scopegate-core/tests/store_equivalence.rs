@@ -355,4 +355,35 @@ proptest! {
         prop_assert_eq!(flat(&held_after), flat(&held_before));
         prop_assert_eq!(held_after.sources, held_before.sources);
     }
+
+    /// `Policy::from_owned_objects` accepts and refuses exactly what `from_objects` does,
+    /// and builds the same policy.
+    #[test]
+    fn a_policy_from_owned_objects_is_the_one_from_borrowed_objects(
+        objects in objects(),
+        requests in prop::collection::vec(request(), 10),
+    ) {
+        let options = PolicyOptions::default();
+        let borrowed = Policy::from_objects(&objects, &options);
+        let owned = Policy::from_owned_objects(objects, &options);
+        match (owned, borrowed) {
+            (Ok(owned), Ok(borrowed)) => {
+                prop_assert_eq!(owned.diagnostics(), borrowed.diagnostics());
+                prop_assert_eq!(owned.grants(), borrowed.grants());
+                for request in &requests {
+                    prop_assert_eq!(owned.decide(request), borrowed.decide(request));
+                }
+            }
+            (Err(owned), Err(borrowed)) => {
+                prop_assert_eq!(owned.errors, borrowed.errors);
+                prop_assert_eq!(owned.warnings, borrowed.warnings);
+            }
+            (owned, borrowed) => prop_assert!(
+                false,
+                "owned accepted: {}, borrowed accepted: {}",
+                owned.is_ok(),
+                borrowed.is_ok()
+            ),
+        }
+    }
 }

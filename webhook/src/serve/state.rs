@@ -7,7 +7,7 @@ use super::decision_log::DecisionLog;
 use super::metrics::{Metrics, OutcomeLabel};
 use super::source::ClusterSource;
 use arc_swap::ArcSwapOption;
-use scopegate_core::load::{PolicyLoadError, load_paths, load_policy, parse_str};
+use scopegate_core::load::{PolicyLoadError, load_paths, parse_str};
 use scopegate_core::{
     Engine, EngineConfig, ObjectList, Origin, Policy, PolicyObjects, PolicyOptions, PolicyStore,
 };
@@ -297,8 +297,12 @@ impl AppState {
                 .map(|m| Policy::compile(&m.objects, &self.options))
                 .map_err(|e| e.to_string())
         } else {
-            load_policy(std::slice::from_ref(file), &self.options)
-                .map(|(policy, _)| policy)
+            load_paths(std::slice::from_ref(file))
+                .map_err(PolicyLoadError::from)
+                .and_then(|m| {
+                    Policy::from_owned_objects(m.objects, &self.options)
+                        .map_err(PolicyLoadError::from)
+                })
                 .map_err(|e| e.to_string())
         };
         match loaded {
