@@ -263,6 +263,20 @@ proptest! {
     }
 }
 
+/// Gives every object of `objects` a source, as a file read gives them, so that what a
+/// store does with sources is checked too.
+fn give_file_sources(objects: &mut PolicyObjects) {
+    let refs: Vec<ObjectRef> = objects.object_refs().collect();
+    for (document, object_ref) in refs.into_iter().enumerate() {
+        let source = Source {
+            file: PathBuf::from("files.yaml"),
+            document: document + 1,
+            line: None,
+        };
+        objects.sources.insert(object_ref, source);
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         rng_algorithm: RngAlgorithm::XorShift,
@@ -288,11 +302,7 @@ proptest! {
         mut files in objects(),
         requests in prop::collection::vec(request(), 10),
     ) {
-        let refs: Vec<ObjectRef> = files.object_refs().collect();
-        for (document, object_ref) in refs.into_iter().enumerate() {
-            let source = Source { file: PathBuf::from("files.yaml"), document: document + 1, line: None };
-            files.sources.insert(object_ref, source);
-        }
+        give_file_sources(&mut files);
         let mut by_reference = PolicyStore::new(PolicyOptions::default());
         by_reference.replace_origin(Origin::Cluster, &cluster);
         by_reference.replace_origin(Origin::Files, &files);
@@ -326,11 +336,7 @@ proptest! {
         origin in origin(),
         requests in prop::collection::vec(request(), 10),
     ) {
-        let refs: Vec<ObjectRef> = files.object_refs().collect();
-        for (document, object_ref) in refs.into_iter().enumerate() {
-            let source = Source { file: PathBuf::from("files.yaml"), document: document + 1, line: None };
-            files.sources.insert(object_ref, source);
-        }
+        give_file_sources(&mut files);
         let mut store = PolicyStore::new(PolicyOptions::default());
         store.replace_origin(Origin::Cluster, &cluster);
         store.replace_origin(Origin::Files, &files);
