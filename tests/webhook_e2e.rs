@@ -1389,17 +1389,19 @@ fn a_restarted_webhook_serves_its_last_known_good_snapshot_when_the_files_are_br
 }
 
 /// The allocator options compiled into the binary are in force: jemalloc's background
-/// thread, which hands memory freed after a policy load back to the system, is running. (If
-/// the options' symbol were ever not picked up, an idle server would silently keep hundreds
-/// of megabytes more; see BENCHMARKS.md, "Allocator".)
+/// thread, which hands freed memory back to the system, is running, and the heap is
+/// advised onto transparent huge pages where the kernel offers them (`scopegate_alloc`).
+/// If the options' symbol were ever not picked up, an idle server would silently keep
+/// hundreds of megabytes more, and decisions on a large policy would be slower (see
+/// BENCHMARKS.md, "Allocator").
 #[cfg(target_os = "linux")]
 #[test]
-fn the_server_returns_freed_memory_through_jemallocs_background_thread() {
+fn the_servers_allocator_runs_with_its_compiled_in_options() {
     let webhook = Webhook::demo("allocator", &[]);
     assert!(webhook.allows(&bob_pod_log()));
-    let tasks = std::path::PathBuf::from(format!("/proc/{}/task", webhook.server.pid()));
-    let names: Vec<String> = std::fs::read_dir(&tasks)
-        .unwrap_or_else(|e| panic!("{}: {e}", tasks.display()))
+    let proc_dir = std::path::PathBuf::from(format!("/proc/{}", webhook.server.pid()));
+    let names: Vec<String> = std::fs::read_dir(proc_dir.join("task"))
+        .unwrap_or_else(|e| panic!("{}: {e}", proc_dir.display()))
         .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
         .map(|name| name.trim().to_string())
         .collect();
@@ -1407,6 +1409,19 @@ fn the_server_returns_freed_memory_through_jemallocs_background_thread() {
         names.iter().any(|n| n == "jemalloc_bg_thd"),
         "threads: {names:?}"
     );
+    let huge_pages_offered = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+        .is_ok_and(|mode| !mode.contains("[never]"));
+    if huge_pages_offered {
+        let smaps = std::fs::read_to_string(proc_dir.join("smaps")).expect("smaps");
+        let advised = smaps
+            .lines()
+            .filter_map(|l| l.strip_prefix("VmFlags:"))
+            .any(|flags| flags.split_whitespace().any(|f| f == "hg"));
+        assert!(
+            advised,
+            "no mapping of the server is advised onto huge pages"
+        );
+    }
 }
 
 #[test]

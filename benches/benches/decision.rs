@@ -47,10 +47,9 @@
 //! (default on; `0` skips Cedar), `SCOPEGATE_BENCH_LINEAR` (default on),
 //! `SCOPEGATE_CEDAR_REQUESTS` (requests per class Cedar decides).
 
-/// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
-/// measured with the memory layout it is served with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The allocator and options `scopegate serve` runs with (webhook/src/main.rs), so that the
+// engine is measured with the memory layout it is served with.
+scopegate_alloc::use_jemalloc!();
 
 #[allow(dead_code)]
 mod support;

@@ -24,10 +24,9 @@
 //!
 //! How many bindings each change recompiles is printed before it is timed.
 
-/// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
-/// measured with the memory layout it is served with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The allocator and options `scopegate serve` runs with (webhook/src/main.rs), so that the
+// engine is measured with the memory layout it is served with.
+scopegate_alloc::use_jemalloc!();
 
 use criterion::{Criterion, SamplingMode};
 use k8s_openapi::api::rbac::v1::PolicyRule;

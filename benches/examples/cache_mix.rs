@@ -14,10 +14,9 @@
 //! "L1 only" is what `scopegate serve` runs by default; "L1 + L2" is
 //! `EngineConfig::default()`, every tier on.
 
-/// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
-/// measured with the memory layout it is served with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The allocator and options `scopegate serve` runs with (webhook/src/main.rs), so that the
+// engine is measured with the memory layout it is served with.
+scopegate_alloc::use_jemalloc!();
 
 use scopegate_benches::{GeneratedPolicy, PolicySize};
 use scopegate_core::{Engine, EngineConfig, Policy, PolicyOptions};

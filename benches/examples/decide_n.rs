@@ -7,11 +7,12 @@
 //! callgrind_annotate --inclusive=yes callgrind.out.PID | head -40
 //! ```
 //!
-//! `decide_n MODE SIZE N [CLASS]`: MODE is `baseline` (the loop alone), `policy`
+//! `decide_n MODE SIZE N [CLASS [SUBSET]]`: MODE is `baseline` (the loop alone), `policy`
 //! (`Policy::decide`), `engine` (`Engine` with `EngineConfig::uncached()`), `l1`, `l2`
 //! (engine tiers, warmed first), `linear` or `cedar`; SIZE is 1k, 10k, 100k or 1m; CLASS is
 //! `allowed`, `denied`, `mixed` (default; the 1,024 requests of the criterion benchmarks)
-//! or `large` (16,384 other requests, as in the `[growth]` measurement). Only `measured_loop` is collected, so its
+//! or `large` (16,384 other requests, as in the `[growth]` measurement); SUBSET keeps that
+//! many of the class's requests, spread over it. Only `measured_loop` is collected, so its
 //! inclusive instruction count divided by N is the cost of one decision (minus the
 //! `baseline` mode's per-iteration cost, a few instructions).
 //!
@@ -23,10 +24,9 @@
 //! compared with the whole set, it tells a cost that grows with the policy from one that
 //! grows with the working set of many requests together.
 
-/// The allocator `scopegate serve` runs with (see webhook/src/main.rs), so that the engine is
-/// measured with the memory layout it is served with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+// The allocator and options `scopegate serve` runs with (webhook/src/main.rs), so that the
+// engine is measured with the memory layout it is served with.
+scopegate_alloc::use_jemalloc!();
 
 #[allow(dead_code)]
 #[path = "../benches/support/mod.rs"]
@@ -105,7 +105,7 @@ fn by_allowing_scope(
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: decide_n MODE SIZE N [allowed|denied|mixed|large]";
+    let usage = "usage: decide_n MODE SIZE N [allowed|denied|mixed|large [SUBSET]]";
     let mode = args.get(1).expect(usage).as_str();
     let size: PolicySize = args.get(2).expect(usage).parse().expect(usage);
     let n: usize = args.get(3).expect(usage).parse().expect(usage);
@@ -123,6 +123,15 @@ fn main() {
         // A larger set whose index entries do not stay in the CPU caches.
         "large" => fx.plan.requests(16_384, 11),
         other => panic!("unknown class {other:?}; {usage}"),
+    };
+    // A subset spread over the set: how the cost grows with the number of requests.
+    let requests: Vec<Request> = match args.get(5) {
+        Some(subset) => {
+            let subset: usize = subset.parse().expect(usage);
+            let step = (requests.len() / subset.max(1)).max(1);
+            requests.into_iter().step_by(step).take(subset).collect()
+        }
+        None => requests,
     };
     let len = requests.len();
     let (allowed, elapsed) = match mode {

@@ -5,17 +5,14 @@
 //! ```text
 //! target/release/gen_policy --size 100k --seed 42 --out /tmp/sg-policy-100k
 //! cargo build --release -p scopegate-benches --example load_memory
-//! _RJEM_MALLOC_CONF=background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0 \
-//!     target/release/examples/load_memory /tmp/sg-policy-100k
+//! target/release/examples/load_memory /tmp/sg-policy-100k
 //! ```
 //!
-//! The jemalloc options are the ones `scopegate serve` is built with (freed memory returned
-//! at once), so that resident memory follows what is live. Linux only: it reads
+//! The allocator and its options are the ones `scopegate serve` is built with, and the last
+//! step returns freed memory as `serve` does after a load. Linux only: it reads
 //! `/proc/self/status` and resets the peak through `/proc/self/clear_refs`.
 
-/// The allocator `scopegate serve` runs with.
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+scopegate_alloc::use_jemalloc!();
 
 use std::time::Instant;
 
@@ -70,5 +67,9 @@ fn main() {
     step("policy built", started);
     drop(manifests);
     step("objects dropped", started);
+    if let Err(e) = scopegate_alloc::return_freed_memory() {
+        eprintln!("freed memory not returned: {e}");
+    }
+    step("freed returned", started);
     std::hint::black_box(&policy);
 }

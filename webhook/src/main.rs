@@ -16,28 +16,15 @@ mod validate;
 use clap::Parser;
 use std::process::ExitCode;
 
-/// jemalloc instead of the system allocator. The engine's answer time depends on memory
-/// layout more than on instructions: a large policy is 10^5 to 10^6 small allocations, and
-/// with glibc's allocator the objects of each request and each cache entry land in the holes
-/// they leave, scattered over hundreds of megabytes (a TLB and cache miss per touch). With
-/// jemalloc's size-class slabs they stay dense: at 1M bindings an L1 hit costs what it
-/// costs at 10k (95 ns against 370 ns with glibc) and an L2 hit too (BENCHMARKS.md,
-/// "Allocator").
-#[cfg(unix)]
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// jemalloc's options, read by jemalloc at start-up (`_RJEM_MALLOC_CONF` in the environment
-/// can still override them). Without them an idle server keeps the memory freed after a
-/// policy load (the parsed files) for good: jemalloc returns freed pages only as it
-/// allocates, after a decay time. A background thread returns them at once. Measured on
-/// the 100k-binding policy: 110 MB resident after a load run, against 458 MB without these
-/// options and 222 MB with glibc's allocator (BENCHMARKS.md, "Allocator"). Linux only:
-/// jemalloc's background threads are not supported everywhere.
-#[cfg(target_os = "linux")]
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static JEMALLOC_OPTIONS: &u8 =
-    &b"background_thread:true,max_background_threads:1,dirty_decay_ms:0,muzzy_decay_ms:0\0"[0];
+// jemalloc as the allocator, its heap on transparent huge pages (see `scopegate_alloc`).
+// The engine's answer time depends on memory layout more than on instructions: a large
+// policy is 10^5 to 10^6 small allocations. With glibc's allocator the objects of each
+// request and each cache entry land in the holes they leave, scattered over hundreds of
+// megabytes; jemalloc's size-class slabs keep them dense (an L1 hit at 1M bindings costs
+// 95 ns against 370 ns with glibc), and on huge pages an uncached decision at 1M bindings
+// costs about a quarter less (BENCHMARKS.md, "Allocator" and "Growth"). The server returns
+// what a policy load freed once the load is done (`serve::state`).
+scopegate_alloc::use_jemalloc!();
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();

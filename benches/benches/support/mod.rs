@@ -69,6 +69,10 @@ impl Fixture {
         let policy = Policy::compile(&objects, &PolicyOptions::default());
         let compile_time = started.elapsed();
         let objects = keep_objects.then_some(objects);
+        // What `scopegate serve` does after a load, so that the policy is laid out as served.
+        if let Err(e) = scopegate_alloc::return_freed_memory() {
+            eprintln!("freed memory not returned: {e}");
+        }
         let mut allowed = Vec::new();
         let mut denied = Vec::new();
         for r in plan.labelled_requests(REQUESTS, 7) {

@@ -166,6 +166,8 @@ impl AppState {
                 Some(generation)
             }),
         };
+        // Whether it was served or refused, what the load read is dropped by now.
+        return_freed_memory();
         match result {
             Ok(generation) => {
                 self.clear_error();
@@ -217,6 +219,7 @@ impl AppState {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let from = self.store_served_from();
         let outcome = cluster.apply_updates(updates, |policy| self.serve(policy, from));
+        return_freed_memory();
         if let Some(generation) = outcome.served {
             tracing::debug!(generation, "policy updated from the cluster");
         }
@@ -305,7 +308,7 @@ impl AppState {
                 })
                 .map_err(|e| e.to_string())
         };
-        match loaded {
+        let served = match loaded {
             Ok(policy) => {
                 let generation = self.serve(policy, ServedFrom::Snapshot);
                 tracing::warn!(generation, file = %file.display(), "serving the last-known-good snapshot until the policy source loads");
@@ -315,7 +318,9 @@ impl AppState {
                 tracing::error!(file = %file.display(), error = %e, "last-known-good snapshot unusable");
                 false
             }
-        }
+        };
+        return_freed_memory();
+        served
     }
 
     fn serve(&self, policy: Policy, from: ServedFrom) -> u64 {
@@ -367,6 +372,15 @@ impl AppState {
 
 /// Writes the objects of a good policy to `file`, atomically (a reader never sees half)
 /// and durably (on disk before it replaces the last one: a crash leaves one or the other).
+/// Hands back to the system the memory a policy load or change freed. The allocator keeps
+/// freed memory until asked, so that the policy's memory stays on huge pages
+/// (`scopegate_alloc`): called once the load's objects are dropped.
+fn return_freed_memory() {
+    if let Err(e) = scopegate_alloc::return_freed_memory() {
+        tracing::debug!(error = %e, "memory freed by the load not returned");
+    }
+}
+
 fn write_snapshot(file: &Path, objects: &ObjectList) -> std::io::Result<()> {
     let temporary = file.with_extension("tmp");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
