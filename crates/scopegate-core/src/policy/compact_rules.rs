@@ -12,11 +12,13 @@
 use super::rule_filter::{ActionBits, RuleFilter};
 use crate::request::{Action, NonResourceAttributes, ResourceAttributes};
 use k8s_openapi::api::rbac::v1::PolicyRule;
+use std::sync::Arc;
 
 /// The rules of one role, encoded as the module documentation says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CompactRules {
-    bytes: Box<[u8]>,
+    /// Shared: a role's rules are read through every grant of the role ([`super::Filed`]).
+    bytes: Arc<[u8]>,
 }
 
 /// The five lists of a rule, in their order in the buffer.
@@ -70,9 +72,7 @@ impl CompactRules {
             let len = u32::try_from(out.len() - start).ok()?.to_le_bytes();
             out.get_mut(start..start + 4)?.copy_from_slice(&len);
         }
-        Some(CompactRules {
-            bytes: out.into_boxed_slice(),
-        })
+        Some(CompactRules { bytes: out.into() })
     }
 
     /// The index of the first rule that covers `action` (whose bits are `bits`), as

@@ -7,20 +7,18 @@
 //! the index by copying only what that grant is in: the scope maps (one per scope kind,
 //! keyed by name alone, as before) are [`PersistentMap`]s; a scope's subjects are one plain
 //! table stored inline in its entry (copied whole when that scope changes); lists are
-//! [`Filed`] grants (one inline, more in an `Arc<[Filed]>`), each beside its resolved role. The lists hold the grants
-//! themselves, sorted by binding
-//! ([`Grant::binding`], the canonical order): no ordinal into a global array, which would
-//! have to be renumbered on every insertion, and "first allow" and explanation order stay
-//! those of a one-shot compile.
+//! [`Filed`] grants (one inline, more in an `Arc<[Filed]>`), each beside its role's rules.
+//! The lists hold the grants themselves, sorted by binding ([`Grant::binding`], the
+//! canonical order): no ordinal into a global array, which would have to be renumbered on
+//! every insertion, and "first allow" and explanation order stay those of a one-shot
+//! compile.
 
-use super::grant::{Grant, ResolvedRole, SubjectKind};
+use super::grant::{Filed, Grant, SubjectKind};
 use super::name::Name;
 use super::persistent::PersistentMap;
-use super::rule_filter::ActionBits;
 use crate::chain::ScopeStep;
 use crate::model::Scope;
 use crate::objects::ObjectRef;
-use crate::request::Action;
 use std::sync::Arc;
 
 /// Grants in canonical order (by binding), each at most once.
@@ -135,33 +133,6 @@ impl AllSubjects {
             .iter()
             .filter_map(|g| self.by_group.get(g.as_str()).map(|l| &l[..]));
         by_user.into_iter().chain(by_group)
-    }
-}
-
-/// One grant as a scope's subject table files it: the grant, and its resolved role beside
-/// it, so that checking the role's rules does not first load the grant (one cache miss per
-/// candidate on a large policy, where grants are many and roles few and shared).
-#[derive(Clone, Debug)]
-pub(crate) struct Filed {
-    /// The grant's role (the same `Arc` as `grant.role`).
-    role: Arc<ResolvedRole>,
-    /// The grant, loaded only once its role allows (or to order it against one that did).
-    pub(crate) grant: Arc<Grant>,
-}
-
-impl Filed {
-    fn new(grant: &Arc<Grant>) -> Self {
-        Filed {
-            role: grant.role.clone(),
-            grant: grant.clone(),
-        }
-    }
-
-    /// The index of the first of the role's rules that covers `action`, if any; the same as
-    /// [`Grant::first_allowing_rule`].
-    #[inline]
-    pub(crate) fn first_allowing_rule(&self, action: &Action, bits: &ActionBits) -> Option<usize> {
-        self.role.first_allowing_rule(action, bits)
     }
 }
 

@@ -2,7 +2,7 @@
 //! (user plus groups), filed by scope, so that deciding any request of that subject costs
 //! one probe of a small flat table per chain step. The seed's "precomputation at login".
 //!
-//! Layout: the subject's grants, each beside its resolved role, in one flat array grouped
+//! Layout: the subject's grants, each beside its role's rules, in one flat array grouped
 //! by scope (each group in canonical order, by binding), and one hash table of scopes keyed
 //! by the hash of their chain step, each entry (stored in the table) naming its group's
 //! range. A probe hashes the step once, finds the entry and compares the kind and name kept
@@ -16,32 +16,16 @@
 //! workspace, a node's node group: probes of maps as large as the cluster) are not made at
 //! all for a subject with nothing at any workspace or node group.
 
+use super::grant::Filed;
 use super::name::Name;
 use super::persistent::hash_of;
 use super::rule_filter::ActionBits;
-use super::{Grant, Policy, ResolvedRole};
+use super::{Grant, Policy};
 use crate::chain::{Lookups, ScopeChain, ScopeStep};
 use crate::decision::{Allowed, Decision};
-use crate::request::{Action, Request};
+use crate::request::Request;
 use std::ops::ControlFlow;
 use std::sync::Arc;
-
-/// One grant of the subject, its role beside it so that checking the rules does not load
-/// the grant (the grant is read only when its role allows).
-#[derive(Debug, Clone)]
-struct SubjectGrant {
-    role: Arc<ResolvedRole>,
-    grant: Arc<Grant>,
-}
-
-impl SubjectGrant {
-    /// The index of the first of the role's rules that covers `action`, if any; the same as
-    /// [`Grant::first_allowing_rule`].
-    #[inline]
-    fn first_allowing_rule(&self, action: &Action, bits: &ActionBits) -> Option<usize> {
-        self.role.first_allowing_rule(action, bits)
-    }
-}
 
 /// The kind of a chain step, as a small integer kept in a [`ScopeEntry`] (and as a bit
 /// position in [`CompiledSubject::kinds`]).
@@ -101,7 +85,7 @@ pub struct CompiledSubject {
     /// The scopes, by the hash of their chain step (entries stored in the table itself).
     scopes: hashbrown::HashTable<ScopeEntry>,
     /// Grouped by scope as `scopes` says, each group sorted by binding, each binding once.
-    grants: Box<[SubjectGrant]>,
+    grants: Box<[Filed]>,
     /// The kinds of scope the subject has grants at, one bit per [`step_kind`]: a step of
     /// another kind is not probed, and a namespace's workspace (a node's node group) is not
     /// even looked up when the subject has nothing at any workspace (node group).
@@ -146,7 +130,7 @@ impl CompiledSubject {
 
     /// The subject's grants at one chain step, in canonical order (empty if none).
     #[inline]
-    fn at(&self, step: &ScopeStep<'_>) -> &[SubjectGrant] {
+    fn at(&self, step: &ScopeStep<'_>) -> &[Filed] {
         let kind = step_kind(step);
         if !self.has_kind(kind) {
             return &[];
@@ -186,7 +170,7 @@ impl Policy {
         all.dedup_by(|a, b| a.1.binding == b.1.binding && a.1.scope == b.1.scope);
 
         let mut scopes: Vec<ScopeEntry> = Vec::new();
-        let mut grants: Vec<SubjectGrant> = Vec::with_capacity(all.len());
+        let mut grants: Vec<Filed> = Vec::with_capacity(all.len());
         for (i, &(hash, grant)) in all.iter().enumerate() {
             let new_scope = i == 0 || all[i - 1].0 != hash || all[i - 1].1.scope != grant.scope;
             let at = u32::try_from(grants.len()).unwrap_or(u32::MAX);
@@ -200,10 +184,7 @@ impl Policy {
                     name: step_name(&step).into(),
                 });
             }
-            grants.push(SubjectGrant {
-                role: grant.role.clone(),
-                grant: grant.clone(),
-            });
+            grants.push(Filed::new(grant));
             if let Some(entry) = scopes.last_mut() {
                 entry.end = at.saturating_add(1);
             }
