@@ -70,7 +70,7 @@ pub enum ReturnError {
 /// Returns to the system every page jemalloc holds free, in every arena, now rather than
 /// when its decay would. Call it after a policy load or change, once the objects the load
 /// no longer needs are dropped (see the module documentation). Its cost is a system call
-/// per free run of pages: microseconds when little was freed.
+/// per free run of pages, so it is cheap when little was freed.
 ///
 /// In a program that does not use jemalloc as its allocator this purges jemalloc's own
 /// (empty) arenas and does nothing else.
