@@ -372,9 +372,9 @@ impl AppState {
 
 /// Writes the objects of a good policy to `file`, atomically (a reader never sees half)
 /// and durably (on disk before it replaces the last one: a crash leaves one or the other).
-/// Hands back to the system the memory a policy load or change freed. The allocator keeps
-/// freed memory until asked, so that the policy's memory stays on huge pages
-/// (`scopegate_alloc`): called once the load's objects are dropped.
+/// Hands back to the system the memory a policy load or change freed, now rather than after
+/// the allocator's one-second decay (`scopegate_alloc`): called once the load's objects are
+/// dropped.
 fn return_freed_memory() {
     if let Err(e) = scopegate_alloc::return_freed_memory() {
         tracing::debug!(error = %e, "memory freed by the load not returned");

@@ -227,8 +227,14 @@ impl<K: Hash + Eq, V> PersistentMap<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V: Clone> PersistentMap<K, V> {
+    /// The slots of shard `index`, made exclusive to this map (copied if a snapshot shares
+    /// them), for a change that keeps the entry count.
+    fn slots_mut(&mut self, index: usize) -> &mut [Slot<K, V>] {
+        Arc::make_mut(&mut Arc::make_mut(&mut self.shards)[index])
+    }
+
     /// Shard `index`, made exclusive to this map (copied if a snapshot shares it), and its
-    /// entry count.
+    /// entry count, for a change that adds or removes an entry.
     fn shard_mut(&mut self, index: usize) -> (&mut [Slot<K, V>], &mut u32) {
         let shards = Arc::make_mut(&mut self.shards);
         let lens = Arc::make_mut(&mut self.shard_lens);
@@ -244,8 +250,7 @@ impl<K: Hash + Eq + Clone, V: Clone> PersistentMap<K, V> {
         let index = self.shard_index(hash);
         // Look first, so that a miss copies nothing.
         let at = find(&self.shards[index], hash, |k| key.equivalent(k))?;
-        let (slots, _) = self.shard_mut(index);
-        slots[at].entry.as_mut().map(|(_, v)| v)
+        self.slots_mut(index)[at].entry.as_mut().map(|(_, v)| v)
     }
 
     /// Inserts `value` under `key`; gives back the value it replaces.
@@ -253,8 +258,7 @@ impl<K: Hash + Eq + Clone, V: Clone> PersistentMap<K, V> {
         let hash = hash_of(&key);
         let index = self.shard_index(hash);
         if let Some(at) = find(&self.shards[index], hash, |k| *k == key) {
-            let (slots, _) = self.shard_mut(index);
-            return slots[at]
+            return self.slots_mut(index)[at]
                 .entry
                 .as_mut()
                 .map(|(_, v)| std::mem::replace(v, value));
