@@ -43,9 +43,9 @@ pub mod sar;
 pub mod store;
 pub mod topology;
 
-pub use decision::{Allowed, Decision};
+pub use decision::{Allowed, AllowedRef, Decision, DecisionRef};
 pub use diagnostics::{Diagnostic, Severity};
-pub use engine::{Answer, Engine, EngineConfig, Tier};
+pub use engine::{Answer, AnswerRef, Engine, EngineConfig, Tier};
 pub use explain::Explanation;
 pub use objects::{ObjectKind, ObjectRef, PolicyObject, PolicyObjects, Source};
 pub use policy::{InvalidPolicy, Policy, PolicyOptions};

@@ -1,6 +1,7 @@
 //! SubjectAccessReview, the webhook's wire format (`authorization.k8s.io/v1` and `v1beta1`):
-//! decoding a review into a [`Request`], and filling in its `status` from a [`Decision`].
-//! Shared by `scopegate check` and the webhook so both answer byte for byte alike.
+//! decoding a review into a [`Request`], and filling in its `status` from a
+//! [`Decision`](crate::Decision). Shared by `scopegate check` and the webhook so both answer
+//! byte for byte alike.
 //!
 //! A body is read once: one pass over the top-level object keeps `apiVersion`, `kind` and
 //! every other member (`metadata`, `spec`, anything unknown) as raw JSON text, without
@@ -8,7 +9,7 @@
 //! writes the kept members back verbatim, so it carries the request exactly as it came,
 //! without a `serde_json::Value` being built, cloned or walked on the way.
 
-use crate::decision::Decision;
+use crate::decision::DecisionRef;
 use crate::request::{Action, NonResourceAttributes, Request, ResourceAttributes};
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
@@ -359,8 +360,9 @@ pub struct ReviewStatus {
 }
 
 impl ReviewStatus {
-    /// The status for a decision.
-    pub fn from_decision(decision: &Decision) -> Self {
+    /// The status for a decision, owned (`&Decision`) or borrowed ([`DecisionRef`]).
+    pub fn from_decision<'a>(decision: impl Into<DecisionRef<'a>>) -> Self {
+        let decision = decision.into();
         ReviewStatus {
             allowed: decision.is_allowed(),
             reason: decision.reason(),

@@ -2,7 +2,7 @@
 //! It records who asked for what and why the answer was what it was; it never records the
 //! values of `extra` (authenticators put tokens and session ids there), only their keys.
 
-use scopegate_core::{Action, Answer, Decision, Request};
+use scopegate_core::{Action, AnswerRef, DecisionRef, Request};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -24,8 +24,8 @@ impl DecisionLog {
     }
 
     /// Logs one decision if it is enabled and this one is sampled.
-    pub fn record(&self, request: &Request, answer: &Answer, latency: Duration) {
-        let (decision, generation) = (&answer.decision, answer.generation);
+    pub fn record(&self, request: &Request, answer: &AnswerRef<'_>, latency: Duration) {
+        let (decision, generation) = (answer.decision, answer.generation);
         if !self.enabled
             || !self
                 .seen
@@ -36,8 +36,8 @@ impl DecisionLog {
         }
         let extra_keys: Vec<&str> = request.extra.keys().map(String::as_str).collect();
         let (scope, binding) = match decision {
-            Decision::Allowed(a) => (a.grant.scope.to_string(), a.grant.binding.to_string()),
-            Decision::NoOpinion => (String::new(), String::new()),
+            DecisionRef::Allowed(a) => (a.grant.scope.to_string(), a.grant.binding.to_string()),
+            DecisionRef::NoOpinion => (String::new(), String::new()),
         };
         let (verb, target) = match &request.action {
             Action::Resource(r) => (

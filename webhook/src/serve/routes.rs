@@ -140,26 +140,27 @@ async fn authorize(
     let _in_flight = InFlight::enter(&state)?;
     let review = read_review(&state, &headers, body).await?;
     let started = Instant::now();
-    let status = match state.engine.decide(&review.request) {
-        Ok(answer) => {
-            let latency = started.elapsed();
-            let result = if answer.decision.is_allowed() {
-                "allowed"
-            } else {
-                "no_opinion"
-            };
-            let label = ResultLabel {
-                result,
-                tier: answer.tier.as_str(),
-            };
-            state.metrics.decisions.get_or_create(&label).inc();
-            state
-                .metrics
-                .decision_seconds
-                .observe(latency.as_secs_f64());
-            state.decision_log.record(&review.request, &answer, latency);
-            ReviewStatus::from_decision(&answer.decision)
-        }
+    let decided = state.engine.decide_with(&review.request, |answer| {
+        let latency = started.elapsed();
+        let result = if answer.decision.is_allowed() {
+            "allowed"
+        } else {
+            "no_opinion"
+        };
+        let label = ResultLabel {
+            result,
+            tier: answer.tier.as_str(),
+        };
+        state.metrics.decisions.get_or_create(&label).inc();
+        state
+            .metrics
+            .decision_seconds
+            .observe(latency.as_secs_f64());
+        state.decision_log.record(&review.request, &answer, latency);
+        ReviewStatus::from_decision(answer.decision)
+    });
+    let status = match decided {
+        Ok(status) => status,
         Err(not_loaded) => {
             let label = ResultLabel {
                 result: "error",

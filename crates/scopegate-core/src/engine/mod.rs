@@ -22,7 +22,7 @@ mod tiers;
 
 pub use stats::{CacheStats, Tier};
 
-use crate::decision::Decision;
+use crate::decision::{Decision, DecisionRef};
 use crate::explain::Explanation;
 use crate::policy::Policy;
 use crate::request::Request;
@@ -82,6 +82,29 @@ pub struct Answer {
     pub tier: Tier,
     /// The generation of the policy it was decided on.
     pub generation: u64,
+}
+
+/// An answer borrowed from the snapshot (or cache entry) that gave it, for
+/// [`Engine::decide_with`]: [`Answer`] without a share of the allowing grant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AnswerRef<'a> {
+    /// The decision.
+    pub decision: DecisionRef<'a>,
+    /// The tier that answered.
+    pub tier: Tier,
+    /// The generation of the policy it was decided on.
+    pub generation: u64,
+}
+
+impl AnswerRef<'_> {
+    /// The answer to keep.
+    pub fn to_owned(&self) -> Answer {
+        Answer {
+            decision: self.decision.to_owned(),
+            tier: self.tier,
+            generation: self.generation,
+        }
+    }
 }
 
 /// Deciding failed: nothing is loaded yet. Never to be taken as an allow.
@@ -168,75 +191,84 @@ impl Engine {
 
     /// Decides a request through the tiers.
     pub fn decide(&self, request: &Request) -> Result<Answer, NotLoaded> {
+        self.decide_with(request, |answer| answer.to_owned())
+    }
+
+    /// Decides a request through the tiers and hands the answer, borrowed, to `read`: what
+    /// a caller that only reads the answer (a server building its response) uses, so that
+    /// no share of the allowing grant is taken for it (see [`DecisionRef`]). The snapshot is
+    /// held while `read` runs (a replacement is not delayed, but the old policy is freed
+    /// only after): keep `read` short.
+    pub fn decide_with<R>(
+        &self,
+        request: &Request,
+        read: impl FnOnce(AnswerRef<'_>) -> R,
+    ) -> Result<R, NotLoaded> {
         let guard = self.current.load();
         let snapshot = guard.as_ref().ok_or(NotLoaded)?;
+        Ok(self.decide_on(snapshot, request, read))
+    }
+
+    /// Decides a request through the tiers on `snapshot`.
+    fn decide_on<R>(
+        &self,
+        snapshot: &Snapshot,
+        request: &Request,
+        read: impl FnOnce(AnswerRef<'_>) -> R,
+    ) -> R {
         let generation = snapshot.generation;
+        let answer = |decision, tier| AnswerRef {
+            decision,
+            tier,
+            generation,
+        };
         if self.decisions.is_none() && self.subjects.is_none() {
-            return Ok(Answer {
-                decision: snapshot.policy.decide(request),
-                tier: Tier::Policy,
-                generation,
-            });
+            return read(answer(snapshot.policy.decide_ref(request), Tier::Policy));
         }
         let hashes = RequestHashes::of(request, &self.hasher);
         if let Some(cache) = &self.decisions {
             if let Some(decision) = cache.get(hashes.request, request, generation) {
                 bump(&self.counters.decision_hits);
-                return Ok(Answer {
-                    decision,
-                    tier: Tier::DecisionCache,
-                    generation,
-                });
+                return read(answer(decision.as_ref(), Tier::DecisionCache));
             }
             bump(&self.counters.decision_misses);
         }
-        let (decision, tier) = self.decide_below_l1(snapshot, request, hashes.subject);
-        if let Some(cache) = &self.decisions {
-            cache.insert(hashes.request, request, generation, &decision);
-        }
-        Ok(Answer {
-            decision,
-            tier,
-            generation,
-        })
-    }
-
-    /// Decides below L1: with the compiled subject if L2 is on, else on the snapshot.
-    fn decide_below_l1(
-        &self,
-        snapshot: &Snapshot,
-        request: &Request,
-        subject_hash: u64,
-    ) -> (Decision, Tier) {
-        let Some(cache) = &self.subjects else {
-            return (snapshot.policy.decide(request), Tier::Policy);
+        let remember = |decision: DecisionRef<'_>| {
+            if let Some(cache) = &self.decisions {
+                cache.insert(hashes.request, request, generation, decision);
+            }
         };
-        if let Some(hit) = cache.get(subject_hash, request, snapshot.generation) {
+        let Some(cache) = &self.subjects else {
+            let decision = snapshot.policy.decide_ref(request);
+            remember(decision);
+            return read(answer(decision, Tier::Policy));
+        };
+        if let Some(hit) = cache.get(hashes.subject, request, generation) {
             bump(&self.counters.subject_hits);
-            return (
-                snapshot.policy.decide_compiled(&hit.subject, request),
-                Tier::SubjectCache,
-            );
+            let decision = snapshot.policy.decide_compiled_ref(&hit.subject, request);
+            remember(decision);
+            return read(answer(decision, Tier::SubjectCache));
         }
         bump(&self.counters.subject_misses);
-        let subject = snapshot
+        let subject = Arc::new(CachedSubject {
+            generation,
+            subject: snapshot
+                .policy
+                .compile_subject(&request.user, &request.groups),
+        });
+        cache.insert(hashes.subject, subject.clone());
+        let decision = snapshot
             .policy
-            .compile_subject(&request.user, &request.groups);
-        let decision = snapshot.policy.decide_compiled(&subject, request);
-        cache.insert(
-            subject_hash,
-            Arc::new(CachedSubject {
-                generation: snapshot.generation,
-                subject,
-            }),
-        );
-        (decision, Tier::Policy)
+            .decide_compiled_ref(&subject.subject, request);
+        remember(decision);
+        read(answer(decision, Tier::Policy))
     }
 
-    /// Decides a request and explains it; the explanation says which tier answered.
+    /// Decides a request and explains it, both on the same snapshot; the explanation says
+    /// which tier answered.
     pub fn explain(&self, request: &Request) -> Result<(Explanation, Answer), NotLoaded> {
-        let answer = self.decide(request)?;
         let snapshot = self.snapshot().ok_or(NotLoaded)?;
+        let answer = self.decide_on(&snapshot, request, |answer| answer.to_owned());
         let mut explanation = snapshot.policy.explain(request);
         explanation.tier = Some(answer.tier);
         Ok((explanation, answer))

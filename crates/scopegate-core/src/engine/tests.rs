@@ -93,3 +93,55 @@ fn replacing_the_policy_empties_both_tiers_without_counting_evictions() {
     assert_eq!((stats.decision_evictions, stats.subject_evictions), (0, 0));
     assert_eq!(engine.decide(&r).unwrap().generation, 2);
 }
+
+/// The shares of the test policy's one grant that exist now.
+fn grant_shares(engine: &Engine) -> usize {
+    let snapshot = engine.snapshot().expect("a policy is loaded");
+    let grant = snapshot
+        .policy
+        .grants()
+        .first()
+        .expect("the policy has a grant");
+    // One share is the `grant` borrowed here through `snapshot`: counted as the others.
+    Arc::strong_count(grant)
+}
+
+#[test]
+fn a_borrowed_answer_takes_no_share_of_the_grant_and_matches_the_owned_one() {
+    // The shares taken while the answer is read, on a miss of every tier and then on a hit:
+    // only those the caches keep (a compiled subject, a cached decision), and on an L1 hit
+    // the copy of the decision the cache hands out.
+    let configs = [
+        ("uncached", EngineConfig::uncached(), [0, 0]),
+        (
+            "L2 only",
+            EngineConfig {
+                decision_cache: None,
+                subject_cache: Some(10),
+            },
+            [1, 0],
+        ),
+        ("default", EngineConfig::default(), [2, 1]),
+    ];
+    for (name, config, taken) in configs {
+        let engine = Engine::with_policy(policy(), &config);
+        // The first call lists the grants, which keeps a share of each.
+        grant_shares(&engine);
+        let r = get_pods(&[]);
+        // Twice: a miss of each tier, then a hit of the lowest one switched on.
+        for (round, taken) in taken.into_iter().enumerate() {
+            let before = grant_shares(&engine);
+            let (shares_while_reading, seen) = engine
+                .decide_with(&r, |answer| (grant_shares(&engine), answer.to_owned()))
+                .expect("loaded");
+            assert_eq!(
+                shares_while_reading,
+                before + taken,
+                "{name}, round {round}: the answer read took a share of the grant"
+            );
+            let owned = engine.decide(&r).expect("loaded");
+            assert_eq!(seen.decision, owned.decision, "{name}, round {round}");
+            assert!(seen.decision.is_allowed(), "{name}, round {round}");
+        }
+    }
+}

@@ -17,7 +17,7 @@
 use super::clock;
 use super::key::{PackedRequest, PrehashedKeys, RequestLookup};
 use super::stats::{Counters, bump};
-use crate::decision::Decision;
+use crate::decision::{Decision, DecisionRef};
 use crate::policy::CompiledSubject;
 use crate::request::Request;
 use quick_cache::UnitWeighter;
@@ -111,7 +111,7 @@ impl DecisionCache {
         hash: u64,
         request: &Request,
         generation: u64,
-        decision: &Decision,
+        decision: DecisionRef<'_>,
     ) {
         let Some(key) = PackedRequest::new(hash, request) else {
             return;
@@ -122,7 +122,7 @@ impl DecisionCache {
             CachedDecision {
                 generation,
                 expires_at_ms,
-                decision: decision.clone(),
+                decision: decision.to_owned(),
             },
         );
     }

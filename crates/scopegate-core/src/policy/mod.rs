@@ -17,7 +17,7 @@ pub use grant::{Grant, GrantSubject, ResolvedRole, SubjectKind};
 pub use subject::CompiledSubject;
 
 use crate::chain::{Lookups, ScopeChain, ScopeStep};
-use crate::decision::{Allowed, Decision};
+use crate::decision::{Allowed, AllowedRef, Decision, DecisionRef};
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::explain::{BindingConsidered, Explanation, RuleAllow, RuleRejection, ScopeVisit};
 use crate::model::Scope;
@@ -167,20 +167,25 @@ impl Policy {
     /// Decides a request: walks its scope chain from the most specific scope and stops at
     /// the first binding whose role has a rule that allows it.
     pub fn decide(&self, request: &Request) -> Decision {
+        self.decide_ref(request).to_owned()
+    }
+
+    /// Decides a request as [`Policy::decide`] does, the answer borrowed from this policy
+    /// (see [`DecisionRef`] for what that saves).
+    pub fn decide_ref(&self, request: &Request) -> DecisionRef<'_> {
         let bits = ActionBits::of(&request.action);
         ScopeChain::walk_action(
             &request.action,
             &self.topology,
             Lookups::ALL,
             |step| match self.first_allow_at(step, request, &bits) {
-                Some((grant, rule_index)) => ControlFlow::Break(Decision::Allowed(Allowed {
-                    grant: grant.clone(),
-                    rule_index,
-                })),
+                Some((grant, rule_index)) => {
+                    ControlFlow::Break(DecisionRef::Allowed(AllowedRef { grant, rule_index }))
+                }
                 None => ControlFlow::Continue(()),
             },
         )
-        .unwrap_or(Decision::NoOpinion)
+        .unwrap_or(DecisionRef::NoOpinion)
     }
 
     /// At one step, the first grant in canonical order that allows the request, and its rule.

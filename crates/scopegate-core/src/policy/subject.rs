@@ -22,7 +22,7 @@ use super::persistent::hash_of;
 use super::rule_filter::ActionBits;
 use super::{Grant, Policy};
 use crate::chain::{Lookups, ScopeChain, ScopeStep};
-use crate::decision::{Allowed, Decision};
+use crate::decision::{AllowedRef, Decision, DecisionRef};
 use crate::request::Request;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -214,8 +214,18 @@ impl Policy {
     /// Decides `request` with its subject's compiled grants; the same answer as
     /// [`Policy::decide`] when `subject` was compiled from this policy for this subject.
     pub fn decide_compiled(&self, subject: &CompiledSubject, request: &Request) -> Decision {
+        self.decide_compiled_ref(subject, request).to_owned()
+    }
+
+    /// Decides `request` as [`Policy::decide_compiled`] does, the answer borrowed from
+    /// `subject` (see [`DecisionRef`] for what that saves).
+    pub fn decide_compiled_ref<'s>(
+        &self,
+        subject: &'s CompiledSubject,
+        request: &Request,
+    ) -> DecisionRef<'s> {
         if subject.kinds == 0 {
-            return Decision::NoOpinion;
+            return DecisionRef::NoOpinion;
         }
         let lookups = Lookups {
             workspace: subject.has_kind(WORKSPACE),
@@ -225,14 +235,14 @@ impl Policy {
         ScopeChain::walk_action(&request.action, &self.topology, lookups, |step| {
             for filed in subject.at(step) {
                 if let Some(rule_index) = filed.first_allowing_rule(&request.action, &bits) {
-                    return ControlFlow::Break(Decision::Allowed(Allowed {
-                        grant: filed.grant.clone(),
+                    return ControlFlow::Break(DecisionRef::Allowed(AllowedRef {
+                        grant: &filed.grant,
                         rule_index,
                     }));
                 }
             }
             ControlFlow::Continue(())
         })
-        .unwrap_or(Decision::NoOpinion)
+        .unwrap_or(DecisionRef::NoOpinion)
     }
 }

@@ -2147,3 +2147,65 @@ fn native_roles_grant_no_ui_permissions() {
         .is_empty()
     );
 }
+
+#[test]
+fn a_borrowed_decision_is_the_owned_one_without_a_share_of_the_grant() {
+    let p = policy(&[
+        TOPOLOGY,
+        &role("team-a", "reader", GET_PODS),
+        &role_binding("team-a", "alice-reads", "Role", "reader", ALICE),
+        &cluster_role("admin", EVERYTHING),
+        &cluster_role_binding(
+            "ops-admin",
+            "ClusterRole",
+            "admin",
+            "[{kind: Group, name: ops}]",
+        ),
+    ]);
+    // The shares of the two grants that exist now (listing the grants keeps one of each,
+    // taken at the first count).
+    let shares = || {
+        ["alice-reads", "ops-admin"].map(|binding| {
+            let grant = p
+                .grants()
+                .iter()
+                .find(|g| g.binding.to_string().contains(binding));
+            grant.map_or(0, Arc::strong_count)
+        })
+    };
+    let requests = [
+        (
+            rq("alice", "get", "pods", "team-a", "web"),
+            Some("alice-reads"),
+        ),
+        (
+            rq("bob", "delete", "nodes", "", "n1").with_groups(["ops"]),
+            Some("ops-admin"),
+        ),
+        (rq("alice", "delete", "pods", "team-a", "web"), None),
+        (rq("carol", "get", "pods", "team-a", "web"), None),
+    ];
+    for (r, expected) in &requests {
+        let subject = p.compile_subject(&r.user, &r.groups);
+        let held = shares();
+        for (path, borrowed) in [
+            ("policy", p.decide_ref(r)),
+            ("compiled subject", p.decide_compiled_ref(&subject, r)),
+        ] {
+            let allowed_by = match borrowed {
+                DecisionRef::Allowed(a) => Some(a.grant.binding.to_string()),
+                DecisionRef::NoOpinion => None,
+            };
+            assert_eq!(
+                allowed_by.is_some_and(|b| b.contains(expected.unwrap_or("-"))),
+                expected.is_some(),
+                "{path}: {r:?}"
+            );
+            assert_eq!(shares(), held, "{path}: deciding took a share: {r:?}");
+            let owned = p.decide(r);
+            assert_eq!(borrowed.to_owned(), owned, "{path}: {r:?}");
+            assert_eq!(borrowed.reason(), owned.reason(), "{path}: {r:?}");
+            assert_eq!(owned.as_ref(), borrowed, "{path}: {r:?}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! kind of malformed review, each naming the field at fault.
 
 use super::*;
-use crate::decision::Allowed;
+use crate::decision::{Allowed, Decision};
 use crate::model::Scope;
 use crate::objects::{ObjectKind, ObjectRef};
 use crate::policy::{Grant, ResolvedRole};
