@@ -15,6 +15,9 @@
 //! - `l1_hit`: `Engine::decide` with the default config, every request already cached (L1);
 //! - `l2_hit`: `Engine::decide` with only the subject cache, every subject compiled (L2);
 //! - `cold_policy`: `Policy::decide`, no cache at all;
+//! - `cold_policy_ref`: `Policy::decide_ref`, the same decision borrowed from the policy
+//!   (no share of the allowing grant taken: what `Engine::decide_with`, and so the webhook,
+//!   uses without caches);
 //! - `cold_engine`: `Engine::decide` with `EngineConfig::uncached()`;
 //! - `l2_miss`: what the subject cache pays on a miss: `Policy::compile_subject`, then
 //!   `Policy::decide_compiled`;
@@ -152,6 +155,9 @@ fn scopegate_benches(c: &mut Criterion, fx: &Fixture, policy: Policy) -> Policy 
     for k in CLASSES {
         bench_requests(&mut group, "cold_policy", k, class(fx, k), |r| {
             policy.decide(r)
+        });
+        bench_requests(&mut group, "cold_policy_ref", k, class(fx, k), |r| {
+            policy.decide_ref(r).is_allowed()
         });
     }
     group.finish();
@@ -417,7 +423,7 @@ impl GrowthSide {
 }
 
 /// Nanoseconds per decision over `requests`, one pass, on `tier` of `side` (`cold`:
-/// `Policy::decide`). Each request is first copied, so that its own data is in cache as a
+/// `Policy::decide`; `cold, borrowed`: `Policy::decide_ref`). Each request is first copied, so that its own data is in cache as a
 /// freshly decoded request's is, and only the decision is timed (minus the cost of reading
 /// the clock, measured the same way). Also how many answers came from the tier named.
 fn pass(side: &GrowthSide, tier: &str, requests: &[Request]) -> (f64, usize) {
@@ -438,6 +444,11 @@ fn pass(side: &GrowthSide, tier: &str, requests: &[Request]) -> (f64, usize) {
                     Tier::SubjectCache
                 };
                 from_tier += usize::from(answer.tier == expected);
+            }
+            None if tier == "cold, borrowed" => {
+                black_box(side.policy.decide_ref(black_box(&r)).is_allowed());
+                total += started.elapsed();
+                from_tier += 1;
             }
             None => {
                 black_box(side.policy.decide(black_box(&r)));
@@ -467,7 +478,7 @@ fn growth(small: &GrowthSide, large: &GrowthSide) {
         ("bench set", |s, k| s.bench[k].as_slice()),
         ("large set", |s, k| s.large[k].as_slice()),
     ];
-    for tier in ["cold", "L2 hit", "L1 hit"] {
+    for tier in ["cold", "cold, borrowed", "L2 hit", "L1 hit"] {
         for (set, pick) in sets {
             if tier == "L1 hit" && set == "large set" {
                 continue;

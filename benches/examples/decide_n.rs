@@ -8,7 +8,7 @@
 //! ```
 //!
 //! `decide_n MODE SIZE N [CLASS [SUBSET]]`: MODE is `baseline` (the loop alone), `policy`
-//! (`Policy::decide`), `engine` (`Engine` with `EngineConfig::uncached()`), `l1`, `l2`
+//! (`Policy::decide`), `policy_ref` (`Policy::decide_ref`), `engine` (`Engine` with `EngineConfig::uncached()`), `l1`, `l2`
 //! (engine tiers, warmed first), `linear` or `cedar`; SIZE is 1k, 10k, 100k or 1m; CLASS is
 //! `allowed`, `denied`, `mixed` (default; the 1,024 requests of the criterion benchmarks)
 //! or `large` (16,384 other requests, as in the `[growth]` measurement); SUBSET keeps that
@@ -150,6 +150,9 @@ fn main() {
             return;
         }
         "policy" => timed(n, len, &mut |i| policy.decide(&requests[i]).is_allowed()),
+        "policy_ref" => timed(n, len, &mut |i| {
+            policy.decide_ref(&requests[i]).is_allowed()
+        }),
         "linear" => timed(n, len, &mut |i| linear::is_allowed(&policy, &requests[i])),
         // What an L2 miss costs: compiling the request's subject, then deciding with it.
         "l2_miss" => {

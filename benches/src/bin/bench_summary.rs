@@ -12,11 +12,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const SIZES: [&str; 4] = ["1k", "10k", "100k", "1m"];
-const VARIANTS: [&str; 8] = [
+const VARIANTS: [&str; 9] = [
     "l1_hit",
     "l2_hit",
     "l2_miss",
     "cold_policy",
+    "cold_policy_ref",
     "cold_engine",
     "linear",
     "cedar",
@@ -169,17 +170,16 @@ fn main() -> anyhow::Result<()> {
         println!();
     }
 
-    println!("\nGrowth of a cold decision (`cold_policy`, mean) from 10k to 1M bindings\n");
-    for class in CLASSES {
-        println!(
-            "- {class}: {} → {}: {}",
-            get("10k", "cold_policy", class).map_or("–".into(), |e| human(e.mean)),
-            get("1m", "cold_policy", class).map_or("–".into(), |e| human(e.mean)),
-            ratio(
-                get("1m", "cold_policy", class),
-                get("10k", "cold_policy", class)
-            )
-        );
+    for variant in ["cold_policy", "cold_policy_ref"] {
+        println!("\nGrowth of a cold decision (`{variant}`, mean) from 10k to 1M bindings\n");
+        for class in CLASSES {
+            println!(
+                "- {class}: {} → {}: {}",
+                get("10k", variant, class).map_or("–".into(), |e| human(e.mean)),
+                get("1m", variant, class).map_or("–".into(), |e| human(e.mean)),
+                ratio(get("1m", variant, class), get("10k", variant, class))
+            );
+        }
     }
 
     println!("\nPolicy::compile and reload (mean)\n");
