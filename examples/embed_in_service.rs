@@ -37,7 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )
     .with_groups(["team-a-devs", "system:authenticated"]);
 
-    let decision = policy.decide(&request);
+    // Borrowed from the policy (`decide_ref`): nothing is copied or counted for an answer
+    // read on the spot; `policy.decide` (or `.to_owned()`) gives one to keep.
+    let decision = policy.decide_ref(&request);
     println!(
         "{}: {}",
         if decision.is_allowed() {

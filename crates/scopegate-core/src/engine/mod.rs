@@ -107,6 +107,36 @@ impl AnswerRef<'_> {
     }
 }
 
+/// What the tiers hand to a reader: an answer borrowed from the snapshot or a compiled
+/// subject, or the copy of a decision the L1 cache gives out (kept whole, so that a caller
+/// keeping the answer takes it without another share of the grant).
+enum Decided<'a> {
+    /// Decided now, on the snapshot or a compiled subject.
+    Borrowed(AnswerRef<'a>),
+    /// An L1 hit.
+    Cached(Answer),
+}
+
+impl Decided<'_> {
+    fn as_ref(&self) -> AnswerRef<'_> {
+        match self {
+            Decided::Borrowed(answer) => *answer,
+            Decided::Cached(answer) => AnswerRef {
+                decision: answer.decision.as_ref(),
+                tier: answer.tier,
+                generation: answer.generation,
+            },
+        }
+    }
+
+    fn into_owned(self) -> Answer {
+        match self {
+            Decided::Borrowed(answer) => answer.to_owned(),
+            Decided::Cached(answer) => answer,
+        }
+    }
+}
+
 /// Deciding failed: nothing is loaded yet. Never to be taken as an allow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("no policy is loaded yet")]
@@ -191,7 +221,9 @@ impl Engine {
 
     /// Decides a request through the tiers.
     pub fn decide(&self, request: &Request) -> Result<Answer, NotLoaded> {
-        self.decide_with(request, |answer| answer.to_owned())
+        let guard = self.current.load();
+        let snapshot = guard.as_ref().ok_or(NotLoaded)?;
+        Ok(self.decide_on(snapshot, request, |decided| decided.into_owned()))
     }
 
     /// Decides a request through the tiers and hands the answer, borrowed, to `read`: what
@@ -206,7 +238,7 @@ impl Engine {
     ) -> Result<R, NotLoaded> {
         let guard = self.current.load();
         let snapshot = guard.as_ref().ok_or(NotLoaded)?;
-        Ok(self.decide_on(snapshot, request, read))
+        Ok(self.decide_on(snapshot, request, |decided| read(decided.as_ref())))
     }
 
     /// Decides a request through the tiers on `snapshot`.
@@ -214,13 +246,15 @@ impl Engine {
         &self,
         snapshot: &Snapshot,
         request: &Request,
-        read: impl FnOnce(AnswerRef<'_>) -> R,
+        read: impl FnOnce(Decided<'_>) -> R,
     ) -> R {
         let generation = snapshot.generation;
-        let answer = |decision, tier| AnswerRef {
-            decision,
-            tier,
-            generation,
+        let answer = |decision, tier| {
+            Decided::Borrowed(AnswerRef {
+                decision,
+                tier,
+                generation,
+            })
         };
         if self.decisions.is_none() && self.subjects.is_none() {
             return read(answer(snapshot.policy.decide_ref(request), Tier::Policy));
@@ -229,7 +263,11 @@ impl Engine {
         if let Some(cache) = &self.decisions {
             if let Some(decision) = cache.get(hashes.request, request, generation) {
                 bump(&self.counters.decision_hits);
-                return read(answer(decision.as_ref(), Tier::DecisionCache));
+                return read(Decided::Cached(Answer {
+                    decision,
+                    tier: Tier::DecisionCache,
+                    generation,
+                }));
             }
             bump(&self.counters.decision_misses);
         }
@@ -268,7 +306,7 @@ impl Engine {
     /// which tier answered.
     pub fn explain(&self, request: &Request) -> Result<(Explanation, Answer), NotLoaded> {
         let snapshot = self.snapshot().ok_or(NotLoaded)?;
-        let answer = self.decide_on(&snapshot, request, |answer| answer.to_owned());
+        let answer = self.decide_on(&snapshot, request, |decided| decided.into_owned());
         let mut explanation = snapshot.policy.explain(request);
         explanation.tier = Some(answer.tier);
         Ok((explanation, answer))
