@@ -64,7 +64,7 @@ pub fn answer_reviews(
         }
         match sar::decode(line.as_bytes()) {
             Ok(review) => {
-                let status = ReviewStatus::from_decision(&policy.decide(&review.request));
+                let status = ReviewStatus::from_decision(policy.decide_ref(&review.request));
                 serde_json::to_writer(&mut *output, &review.reply(&status))?;
                 writeln!(output)?;
             }
