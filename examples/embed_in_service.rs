@@ -38,7 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     .with_groups(["team-a-devs", "system:authenticated"]);
 
     // Borrowed from the policy (`decide_ref`): nothing is copied or counted for an answer
-    // read on the spot; `policy.decide` (or `.to_owned()`) gives one to keep.
+    // read on the spot; `policy.decide` (or `.to_decision()`) gives one to keep.
     let decision = policy.decide_ref(&request);
     println!(
         "{}: {}",

@@ -30,7 +30,7 @@ pub struct Allowed {
 /// the grant's count: a write to a line no other part of the decision reads, and a full
 /// barrier on x86 that keeps the next request's loads from starting early. Callers that
 /// only read the answer before the policy goes (a check in a service, a webhook building
-/// its response) pay for neither; [`DecisionRef::to_owned`] gives a [`Decision`] to keep.
+/// its response) pay for neither; [`DecisionRef::to_decision`] gives a [`Decision`] to keep.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum DecisionRef<'p> {
     /// A binding allows the request.
@@ -60,7 +60,7 @@ impl DecisionRef<'_> {
     }
 
     /// The decision to keep: the allowing grant shared.
-    pub fn to_owned(&self) -> Decision {
+    pub fn to_decision(&self) -> Decision {
         match self {
             DecisionRef::Allowed(a) => Decision::Allowed(Allowed {
                 grant: a.grant.clone(),

@@ -98,9 +98,9 @@ pub struct AnswerRef<'a> {
 
 impl AnswerRef<'_> {
     /// The answer to keep.
-    pub fn to_owned(&self) -> Answer {
+    pub fn to_answer(&self) -> Answer {
         Answer {
-            decision: self.decision.to_owned(),
+            decision: self.decision.to_decision(),
             tier: self.tier,
             generation: self.generation,
         }
@@ -129,9 +129,9 @@ impl Decided<'_> {
         }
     }
 
-    fn into_owned(self) -> Answer {
+    fn into_answer(self) -> Answer {
         match self {
-            Decided::Borrowed(answer) => answer.to_owned(),
+            Decided::Borrowed(answer) => answer.to_answer(),
             Decided::Cached(answer) => answer,
         }
     }
@@ -223,7 +223,7 @@ impl Engine {
     pub fn decide(&self, request: &Request) -> Result<Answer, NotLoaded> {
         let guard = self.current.load();
         let snapshot = guard.as_ref().ok_or(NotLoaded)?;
-        Ok(self.decide_on(snapshot, request, |decided| decided.into_owned()))
+        Ok(self.decide_on(snapshot, request, |decided| decided.into_answer()))
     }
 
     /// Decides a request through the tiers and hands the answer, borrowed, to `read`: what
@@ -306,7 +306,7 @@ impl Engine {
     /// which tier answered.
     pub fn explain(&self, request: &Request) -> Result<(Explanation, Answer), NotLoaded> {
         let snapshot = self.snapshot().ok_or(NotLoaded)?;
-        let answer = self.decide_on(&snapshot, request, |decided| decided.into_owned());
+        let answer = self.decide_on(&snapshot, request, |decided| decided.into_answer());
         let mut explanation = snapshot.policy.explain(request);
         explanation.tier = Some(answer.tier);
         Ok((explanation, answer))

@@ -132,7 +132,7 @@ fn a_borrowed_answer_takes_no_share_of_the_grant_and_matches_the_owned_one() {
         for (round, taken) in taken.into_iter().enumerate() {
             let before = grant_shares(&engine);
             let (shares_while_reading, seen) = engine
-                .decide_with(&r, |answer| (grant_shares(&engine), answer.to_owned()))
+                .decide_with(&r, |answer| (grant_shares(&engine), answer.to_answer()))
                 .expect("loaded");
             assert_eq!(
                 shares_while_reading,

@@ -122,7 +122,7 @@ impl DecisionCache {
             CachedDecision {
                 generation,
                 expires_at_ms,
-                decision: decision.to_owned(),
+                decision: decision.to_decision(),
             },
         );
     }

@@ -167,7 +167,7 @@ impl Policy {
     /// Decides a request: walks its scope chain from the most specific scope and stops at
     /// the first binding whose role has a rule that allows it.
     pub fn decide(&self, request: &Request) -> Decision {
-        self.decide_ref(request).to_owned()
+        self.decide_ref(request).to_decision()
     }
 
     /// Decides a request as [`Policy::decide`] does, the answer borrowed from this policy

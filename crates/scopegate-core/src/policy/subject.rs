@@ -214,7 +214,7 @@ impl Policy {
     /// Decides `request` with its subject's compiled grants; the same answer as
     /// [`Policy::decide`] when `subject` was compiled from this policy for this subject.
     pub fn decide_compiled(&self, subject: &CompiledSubject, request: &Request) -> Decision {
-        self.decide_compiled_ref(subject, request).to_owned()
+        self.decide_compiled_ref(subject, request).to_decision()
     }
 
     /// Decides `request` as [`Policy::decide_compiled`] does, the answer borrowed from

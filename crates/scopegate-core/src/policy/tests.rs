@@ -2203,7 +2203,7 @@ fn a_borrowed_decision_is_the_owned_one_without_a_share_of_the_grant() {
             );
             assert_eq!(shares(), held, "{path}: deciding took a share: {r:?}");
             let owned = p.decide(r);
-            assert_eq!(borrowed.to_owned(), owned, "{path}: {r:?}");
+            assert_eq!(borrowed.to_decision(), owned, "{path}: {r:?}");
             assert_eq!(borrowed.reason(), owned.reason(), "{path}: {r:?}");
             assert_eq!(owned.as_ref(), borrowed, "{path}: {r:?}");
         }
