@@ -423,9 +423,10 @@ impl GrowthSide {
 }
 
 /// Nanoseconds per decision over `requests`, one pass, on `tier` of `side` (`cold`:
-/// `Policy::decide`; `cold, borrowed`: `Policy::decide_ref`). Each request is first copied, so that its own data is in cache as a
-/// freshly decoded request's is, and only the decision is timed (minus the cost of reading
-/// the clock, measured the same way). Also how many answers came from the tier named.
+/// `Policy::decide`; `cold, borrowed`: `Policy::decide_ref`). Each request is first
+/// copied, so that its own data is in cache as a freshly decoded request's is, and only the
+/// decision is timed (minus the cost of reading the clock, measured the same way). Also how
+/// many answers came from the tier named.
 fn pass(side: &GrowthSide, tier: &str, requests: &[Request]) -> (f64, usize) {
     let mut total = Duration::ZERO;
     let mut clock = Duration::ZERO;

@@ -8,8 +8,9 @@
 //! ```
 //!
 //! `decide_n MODE SIZE N [CLASS [SUBSET]]`: MODE is `baseline` (the loop alone), `policy`
-//! (`Policy::decide`), `policy_ref` (`Policy::decide_ref`), `engine` (`Engine` with `EngineConfig::uncached()`), `l1`, `l2`
-//! (engine tiers, warmed first), `linear` or `cedar`; SIZE is 1k, 10k, 100k or 1m; CLASS is
+//! (`Policy::decide`), `policy_ref` (`Policy::decide_ref`), `engine` (`Engine` with
+//! `EngineConfig::uncached()`), `l1`, `l2` (engine tiers, warmed first), `linear` or
+//! `cedar`; SIZE is 1k, 10k, 100k or 1m; CLASS is
 //! `allowed`, `denied`, `mixed` (default; the 1,024 requests of the criterion benchmarks)
 //! or `large` (16,384 other requests, as in the `[growth]` measurement); SUBSET keeps that
 //! many of the class's requests, spread over it. Only `measured_loop` is collected, so its

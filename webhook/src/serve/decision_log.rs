@@ -24,7 +24,7 @@ impl DecisionLog {
     }
 
     /// Logs one decision if it is enabled and this one is sampled.
-    pub fn record(&self, request: &Request, answer: &AnswerRef<'_>, latency: Duration) {
+    pub fn record(&self, request: &Request, answer: AnswerRef<'_>, latency: Duration) {
         let (decision, generation) = (answer.decision, answer.generation);
         if !self.enabled
             || !self

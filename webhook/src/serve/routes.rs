@@ -156,7 +156,7 @@ async fn authorize(
             .metrics
             .decision_seconds
             .observe(latency.as_secs_f64());
-        state.decision_log.record(&review.request, &answer, latency);
+        state.decision_log.record(&review.request, answer, latency);
         ReviewStatus::from_decision(answer.decision)
     });
     let status = match decided {
