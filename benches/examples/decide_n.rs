@@ -20,6 +20,20 @@
 //! `decide_n compile SIZE N` instead times, N times each, what `Policy::compile` of the
 //! generated objects costs and how much of it is the copy of the objects it is lent.
 //!
+//! `decide_n probes SIZE 0 [CLASS]` counts, from `Policy::explain`, what a decision of the
+//! class looks up on average: chain steps, steps visited before the answer, subject keys
+//! (the user and each group) looked up at those steps, and how many of them hold grants
+//! there. Times nothing: it says how much of the lookups find nothing.
+//!
+//! Simulated cache misses per decision (L2 as the last level, 2 MiB):
+//!
+//! ```text
+//! valgrind --tool=callgrind --cache-sim=yes --D1=49152,12,64 --LL=2097152,16,64 \
+//!     --collect-atstart=no --toggle-collect='*measured_loop*' \
+//!     target/release/examples/decide_n policy_ref 1m 20480 mixed
+//! callgrind_annotate --show=Ir,D1mr,DLmr --sort=D1mr callgrind.out.PID | head -30
+//! ```
+//!
 //! `decide_n by_scope SIZE N [CLASS]` groups the requests by the kind of scope that allows
 //! them (or `no opinion`) and times `Policy::decide` on each group alone, N decisions each:
 //! compared with the whole set, it tells a cost that grows with the policy from one that
@@ -77,6 +91,40 @@ fn compile_costs(size: PolicySize, rounds: usize) {
             started.elapsed()
         );
     }
+}
+
+/// Averages over `requests` of what their decisions look up (see the module documentation).
+fn probe_counts(policy: &scopegate_core::Policy, requests: &[Request]) {
+    let mut steps = 0;
+    let mut visited = 0;
+    let mut steps_with_grants = 0;
+    let mut keys = 0;
+    let mut keys_with_grants = 0;
+    for request in requests {
+        let explanation = policy.explain(request);
+        steps += explanation.chain.len();
+        for visit in explanation.chain.iter().filter(|v| v.visited) {
+            visited += 1;
+            keys += 1 + request.groups.len();
+            steps_with_grants += usize::from(!visit.bindings.is_empty());
+            let subjects: std::collections::BTreeSet<_> = visit
+                .bindings
+                .iter()
+                .flat_map(|b| &b.matched_subjects)
+                .collect();
+            keys_with_grants += subjects.len();
+        }
+    }
+    let per = |count: usize| count as f64 / requests.len().max(1) as f64;
+    eprintln!(
+        "per decision: {:.2} chain steps, {:.2} visited, {:.2} with grants for the subject; \
+         {:.2} subject keys looked up, {:.2} holding grants",
+        per(steps),
+        per(visited),
+        per(steps_with_grants),
+        per(keys),
+        per(keys_with_grants)
+    );
 }
 
 /// `requests` grouped by the kind of scope that allows each (`no opinion` for the rest).
@@ -137,6 +185,10 @@ fn main() {
     let len = requests.len();
     let (allowed, elapsed) = match mode {
         "baseline" => timed(n, len, &mut |i| requests[i].groups.len() > 100),
+        "probes" => {
+            probe_counts(&policy, &requests);
+            return;
+        }
         "by_scope" => {
             for (kind, group) in by_allowing_scope(&policy, &requests) {
                 let (_, elapsed) = timed(n, group.len(), &mut |i| {
