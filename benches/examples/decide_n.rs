@@ -23,7 +23,7 @@
 //! `decide_n probes SIZE 0 [CLASS]` counts, from `Policy::explain`, what a decision of the
 //! class looks up on average: chain steps, steps visited before the answer, subject keys
 //! (the user and each group) looked up at those steps, and how many of them hold grants
-//! there. Times nothing: it says how much of the lookups find nothing.
+//! there. Times nothing: it says how many of the lookups find nothing.
 //!
 //! Simulated cache misses per decision (L2 as the last level, 2 MiB):
 //!
