@@ -19,6 +19,8 @@
 //!   (no share of the allowing grant taken: what `Engine::decide_with`, and so the webhook,
 //!   uses without caches);
 //! - `cold_engine`: `Engine::decide` with `EngineConfig::uncached()`;
+//! - `cold_engine_with`: `Engine::decide_with` with `EngineConfig::uncached()`, the answer
+//!   read where it is borrowed: what `scopegate serve --no-cache` runs for each review;
 //! - `l2_miss`: what the subject cache pays on a miss: `Policy::compile_subject`, then
 //!   `Policy::decide_compiled`;
 //! - `linear`: [`scopegate_benches::linear`], every binding visited (at 1M, on the first
@@ -177,6 +179,11 @@ fn scopegate_benches(c: &mut Criterion, fx: &Fixture, policy: Policy) -> Policy 
     for k in CLASSES {
         bench_requests(&mut group, "cold_engine", k, class(fx, k), |r| {
             engine.decide(r)
+        });
+        bench_requests(&mut group, "cold_engine_with", k, class(fx, k), |r| {
+            engine
+                .decide_with(r, |answer| answer.decision.is_allowed())
+                .expect("loaded")
         });
     }
     group.finish();

@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const SIZES: [&str; 4] = ["1k", "10k", "100k", "1m"];
-const VARIANTS: [&str; 9] = [
+const VARIANTS: [&str; 10] = [
     "l1_hit",
     "l2_hit",
     "l2_miss",
     "cold_policy",
     "cold_policy_ref",
     "cold_engine",
+    "cold_engine_with",
     "linear",
     "cedar",
     "cold_policy_cedar_subset",
@@ -170,7 +171,12 @@ fn main() -> anyhow::Result<()> {
         println!();
     }
 
-    for variant in ["cold_policy", "cold_policy_ref"] {
+    for variant in [
+        "cold_policy",
+        "cold_policy_ref",
+        "cold_engine",
+        "cold_engine_with",
+    ] {
         println!("\nGrowth of a cold decision (`{variant}`, mean) from 10k to 1M bindings\n");
         for class in CLASSES {
             println!(
