@@ -220,6 +220,9 @@ impl Engine {
     }
 
     /// Decides a request through the tiers.
+    ///
+    /// The answer is owned: an uncached one holds a share of the allowing grant. A caller
+    /// that only reads it uses [`Engine::decide_with`], which takes no share.
     pub fn decide(&self, request: &Request) -> Result<Answer, NotLoaded> {
         let guard = self.current.load();
         let snapshot = guard.as_ref().ok_or(NotLoaded)?;
