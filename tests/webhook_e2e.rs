@@ -878,6 +878,19 @@ fn replace_file(path: &Path, contents: &str) {
 }
 
 /// The demo bindings without `team-a-dev-developers` (which lets bob read pod logs).
+/// `text`'s YAML documents without the one containing `marker`.
+fn without_document(text: &str, marker: &str) -> String {
+    let kept: Vec<&str> = text
+        .split("\n---\n")
+        .filter(|doc| !doc.contains(marker))
+        .collect();
+    assert!(
+        kept.len() < text.split("\n---\n").count(),
+        "{marker} not found"
+    );
+    kept.join("\n---\n")
+}
+
 fn bindings_without_team_a_developers(original: &str) -> String {
     let kept: Vec<&str> = original
         .split("\n---\n")
@@ -988,10 +1001,11 @@ impl Load {
 }
 
 #[test]
-fn policy_edits_are_served_under_load_and_bad_edits_are_refused() {
+fn policy_edits_are_served_under_load_and_a_broken_file_keeps_its_last_clean_contents() {
     let dir = ScratchDir::new("hot-reload");
     let policies = copy_demo(&dir);
     let bindings = policies.join("50-bindings.yaml");
+    let roles = policies.join("20-roles.yaml");
     let original = std::fs::read_to_string(&bindings).unwrap();
     let webhook = Webhook::start("hot-reload", &["--policy", &policies.display().to_string()]);
     assert!(webhook.allows(&bob_pod_log()));
@@ -1011,14 +1025,18 @@ fn policy_edits_are_served_under_load_and_bad_edits_are_refused() {
     let (_, ready) = webhook.readyz();
     assert!(ready["generation"].as_u64().unwrap() > first, "{ready}");
     assert!(ready["lastReloadError"].is_null(), "{ready}");
+    assert_eq!(
+        ready["policyProblems"]["fileProblems"],
+        json!([]),
+        "{ready}"
+    );
     assert!(
         webhook.allows(&carol_deletes_prod_pod()),
         "the other bindings stay"
     );
 
-    // (b) A syntax error is refused: the error names the file and line, the generation
-    // stays, and the last good policy keeps being served.
-    let settled = webhook.generation();
+    // (b) A syntax error: the file counts with its last clean contents, the problem names
+    // the file and line, and the webhook stays ready.
     let broken = revoked.replacen(
         "roleRef: {apiGroup: iam.theriseunion.io, kind: IAMRole, name: workspace-admin}",
         "roleRef: {apiGroup: iam.theriseunion.io, kind: [IAMRole",
@@ -1027,15 +1045,19 @@ fn policy_edits_are_served_under_load_and_bad_edits_are_refused() {
     assert_ne!(broken, revoked);
     replace_file(&bindings, &broken);
     assert!(
-        eventually(WAIT, || !webhook.readyz().1["lastReloadError"].is_null()),
+        eventually(WAIT, || webhook.readyz().1["policyProblems"]["staleFiles"]
+            .as_array()
+            .is_some_and(|f| f.len() == 1)),
         "the bad edit is reported: {}",
         webhook.readyz().1
     );
     let (code, ready) = webhook.readyz();
-    assert_eq!(code, 200, "still ready on the last good policy: {ready}");
+    assert_eq!(code, 200, "still ready: {ready}");
     assert_eq!(ready["ready"], true);
-    assert_eq!(ready["generation"].as_u64().unwrap(), settled, "{ready}");
-    let message = ready["lastReloadError"]["message"]
+    assert!(ready["lastReloadError"].is_null(), "{ready}");
+    let stale = ready["policyProblems"]["staleFiles"][0].as_str().unwrap();
+    assert!(stale.ends_with("50-bindings.yaml"), "{ready}");
+    let message = ready["policyProblems"]["fileProblems"][0]
         .as_str()
         .unwrap_or_else(|| panic!("{ready}"));
     let place = message
@@ -1048,27 +1070,95 @@ fn policy_edits_are_served_under_load_and_bad_edits_are_refused() {
     );
     assert!(
         webhook.allows(&carol_deletes_prod_pod()),
-        "the last good policy is served"
+        "the broken file's last clean contents count"
     );
+    assert!(!webhook.allows(&bob_pod_log()), "and nothing else");
+    let metrics = webhook.get("/metrics").1;
     assert!(
-        !webhook.allows(&bob_pod_log()),
-        "the last good policy is served"
+        metrics.contains("scopegate_policy_stale_files 1"),
+        "{metrics}"
     );
 
-    // (c) Fixing it (back to the original) clears the error and restores bob's binding.
+    // (c) While bindings are broken, a revocation in another, readable file takes effect:
+    // carol's role goes from 20-roles.yaml.
+    let roles_text = std::fs::read_to_string(&roles).unwrap();
+    let generation = webhook.generation();
+    replace_file(
+        &roles,
+        &without_document(&roles_text, "  name: workspace-admin\n"),
+    );
+    assert!(
+        eventually(WAIT, || !webhook.allows(&carol_deletes_prod_pod())),
+        "a revocation in a readable file waits for a broken one: {}",
+        webhook.readyz().1
+    );
+    assert!(webhook.generation() > generation);
+    replace_file(&roles, &roles_text);
+
+    // (d) Fixing it (back to the original) clears the problem and restores bob's binding.
     replace_file(&bindings, &original);
     assert!(
         eventually(WAIT, || {
             let (_, ready) = webhook.readyz();
-            ready["lastReloadError"].is_null() && ready["generation"].as_u64().unwrap() > settled
+            ready["policyProblems"]["staleFiles"] == json!([])
+                && ready["policyProblems"]["fileProblems"] == json!([])
         }),
         "the fix is loaded: {}",
         webhook.readyz().1
     );
     assert!(eventually(WAIT, || webhook.allows(&bob_pod_log())));
+    assert!(eventually(WAIT, || webhook.allows(&carol_deletes_prod_pod())));
 
     let answered = load.finish();
     assert!(answered > 0, "the load ran");
+}
+
+/// The scenario: an admin deletes a role, leaving its bindings behind. The dangling
+/// binding grants nothing at once; everything else keeps serving; the problem is reported.
+#[test]
+fn deleting_a_role_that_bindings_still_name_revokes_at_the_next_reload() {
+    let dir = ScratchDir::new("dangling");
+    let policies = copy_demo(&dir);
+    let roles = policies.join("20-roles.yaml");
+    let webhook = Webhook::start("dangling", &["--policy", &policies.display().to_string()]);
+    assert!(webhook.allows(&bob_pod_log()));
+    let text = std::fs::read_to_string(&roles).unwrap();
+    replace_file(
+        &roles,
+        &without_document(&text, "name: namespace-developer\n"),
+    );
+    assert!(
+        eventually(WAIT, || !webhook.allows(&bob_pod_log())),
+        "the binding to the deleted role still allows: {}",
+        webhook.readyz().1
+    );
+    assert!(
+        webhook.allows(&carol_deletes_prod_pod()),
+        "the rest is served"
+    );
+    let (code, ready) = webhook.readyz();
+    assert_eq!(code, 200, "{ready}");
+    assert!(ready["lastReloadError"].is_null(), "{ready}");
+    assert!(
+        ready["policyProblems"]["objectErrors"].as_u64().unwrap() >= 1,
+        "{ready}"
+    );
+    let objects = ready["policyProblems"]["objects"].to_string();
+    assert!(
+        objects.contains("team-a-dev-developers") && objects.contains("spec.roleRef.name"),
+        "{ready}"
+    );
+    let metrics = webhook.get("/metrics").1;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("scopegate_policy_object_errors ") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    // The answer names no role that does not exist.
+    let (_, answer) = webhook.authorize(&bob_pod_log());
+    assert_eq!(answer["status"]["allowed"], false, "{answer}");
+    assert!(answer["status"].get("denied").is_none(), "{answer}");
 }
 
 #[test]

@@ -92,6 +92,10 @@ pub struct CheckArgs {
     /// A request given with flags; without them, SubjectAccessReviews are read from stdin.
     #[command(flatten)]
     pub request: RequestArgs,
+    /// Answer nothing if the policy has any error (exit 2). Without it, answers come from
+    /// the objects that load, as the webhook serves them, and errors are printed on stderr.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `scopegate explain`.
@@ -106,6 +110,9 @@ pub struct ExplainArgs {
     /// Print the explanation as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Explain nothing if the policy has any error (exit 2), as `check --strict`.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// `scopegate validate`.

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 /// Runs `check`.
 pub fn run(args: &CheckArgs) -> anyhow::Result<ExitCode> {
-    let policy = match args.policy.load() {
+    let policy = match args.policy.load(args.strict) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
     };

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 /// Runs `explain`; exits 0 when the request is allowed and 1 when not, like `check`.
 pub fn run(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
-    let policy = match args.policy.load() {
+    let policy = match args.policy.load(args.strict) {
         Ok(loaded) => loaded,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("error: {e}");
             return Ok(ExitCode::from(2));
         }
     };

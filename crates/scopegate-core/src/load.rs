@@ -11,6 +11,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod files;
+pub use files::{FilesRead, PolicyFiles, StaleFile};
+
 /// One thing wrong with the manifests: where, and what.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadProblem {
@@ -104,35 +107,33 @@ pub fn load_paths<P: AsRef<Path>>(paths: &[P]) -> Result<Manifests, LoadError> {
 }
 
 /// Reads every manifest under `paths` like [`load_paths`], but keeps going past problems:
-/// returns every object that could be read together with every problem found. For tools
-/// that report all errors at once (`scopegate validate`); a policy must never be built from
-/// a read with problems.
+/// returns every object that could be read together with every problem found. A document
+/// that cannot be read is left out (in a cluster, kube-apiserver would have refused that one
+/// object); a YAML syntax error leaves out the rest of its file. For tools that answer from
+/// what loads and report every problem at once (`check`, `explain`, `validate`); a server
+/// that reads again and again uses [`PolicyFiles`], which keeps a broken file's last clean
+/// contents instead.
 pub fn read_paths<P: AsRef<Path>>(paths: &[P]) -> (Manifests, Vec<LoadProblem>) {
-    let mut files = Vec::new();
-    let mut problems = Vec::new();
-    for path in paths {
-        collect_files(path.as_ref(), true, &mut files, &mut problems);
-    }
-    let mut manifests = Manifests::default();
-    for file in files {
-        match std::fs::read_to_string(&file) {
-            Ok(text) => {
-                let (parsed, file_problems) = parse_documents(&text, &file);
-                manifests.objects.extend(parsed.objects);
-                for (kind, n) in parsed.skipped {
-                    *manifests.skipped.entry(kind).or_default() += n;
-                }
-                manifests.unknown_fields.extend(parsed.unknown_fields);
-                problems.extend(file_problems);
-            }
-            Err(e) => problems.push(file_problem(&file, format!("cannot read: {e}"))),
+    let paths = paths.iter().map(|p| p.as_ref().to_path_buf()).collect();
+    let read = PolicyFiles::new(paths).read();
+    (read.manifests, read.problems)
+}
+
+impl Manifests {
+    /// Adds what one file's documents held.
+    fn add(&mut self, parsed: Parsed) {
+        self.objects.extend(parsed.objects);
+        for (kind, n) in parsed.skipped {
+            *self.skipped.entry(kind).or_default() += n;
         }
-        manifests.files.push(file);
+        self.unknown_fields.extend(parsed.unknown_fields);
     }
-    for (kind, n) in &manifests.skipped {
-        tracing::warn!(kind = %kind, documents = n, "skipping objects that are not Scopegate policy");
+
+    fn warn_skipped(&self) {
+        for (kind, n) in &self.skipped {
+            tracing::warn!(kind = %kind, documents = n, "skipping objects that are not Scopegate policy");
+        }
     }
-    (manifests, problems)
 }
 
 /// Loads files and builds a policy from them, refusing it if anything is wrong.

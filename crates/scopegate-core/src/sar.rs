@@ -268,6 +268,12 @@ pub fn decode(body: &[u8]) -> Result<Review, ReviewError> {
         invalid(&field, e.into_inner().to_string())
     })?;
     let request = request_from(version, spec)?;
+    // Every member is echoed in the answer: each must read back as the JSON it claims to be.
+    for (name, raw) in &envelope.members {
+        if name != "apiVersion" && name != "kind" {
+            check_numbers(name, raw)?;
+        }
+    }
     let members = envelope
         .members
         .into_iter()
@@ -278,6 +284,69 @@ pub fn decode(body: &[u8]) -> Result<Review, ReviewError> {
         request,
         members,
     })
+}
+
+/// Refuses a member holding a number no JSON reader can hold (`1e999`, beyond f64's range),
+/// naming where: the member is echoed in the answer, and an answer that a client cannot read
+/// back is worse than a clear 400. Unknown fields are checked too, for the same reason.
+fn check_numbers(name: &str, raw: &RawValue) -> Result<(), ReviewError> {
+    let mut reader = serde_json::Deserializer::from_str(raw.get());
+    serde_path_to_error::deserialize::<_, ReadableJson>(&mut reader)
+        .map(|_| ())
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." {
+                name.to_string()
+            } else {
+                format!("{name}.{path}")
+            };
+            invalid(&field, e.into_inner().to_string())
+        })
+}
+
+/// Any JSON value, read only to check that every number in it fits an f64 (serde_json's
+/// `IgnoredAny` skips numbers without converting them).
+struct ReadableJson;
+
+impl<'de> Deserialize<'de> for ReadableJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AnyVisitor;
+        impl<'de> Visitor<'de> for AnyVisitor {
+            type Value = ReadableJson;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(ReadableJson)
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(ReadableJson)
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(ReadableJson)
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(ReadableJson)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(ReadableJson)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(ReadableJson)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                while seq.next_element::<ReadableJson>()?.is_some() {}
+                Ok(ReadableJson)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_key::<IgnoredAny>()?.is_some() {
+                    map.next_value::<ReadableJson>()?;
+                }
+                Ok(ReadableJson)
+            }
+        }
+        deserializer.deserialize_any(AnyVisitor)
+    }
 }
 
 /// Decodes a SubjectAccessReview already parsed as JSON (serializes it and decodes the

@@ -11,6 +11,7 @@ mod errors;
 mod linger;
 mod metrics;
 mod ops;
+mod problems;
 mod reload;
 mod routes;
 mod source;

@@ -210,7 +210,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         .as_ref()
         .map(|cluster| json!({ "cluster": cluster.status_json() }));
     let (Some(loaded), Some(snapshot)) = (state.loaded.load_full(), state.engine.snapshot()) else {
-        let mut answer = json!({ "ready": false, "lastReloadError": last_error });
+        let mut answer = json!({
+            "ready": false,
+            "policyProblems": state.problems.to_json(),
+            "lastReloadError": last_error,
+        });
         if let (Some(source), Some(fields)) = (cluster_source, answer.as_object_mut()) {
             fields.insert("source".into(), source);
         }
@@ -235,6 +239,7 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         "loadedAt": rfc3339(loaded.loaded_at),
         "servingFrom": loaded.from,
         "objects": objects,
+        "policyProblems": state.problems.to_json(),
         "cache": state.engine.cache_stats(),
         "lastReloadError": last_error,
     });

@@ -6,35 +6,30 @@
 //! kind, a change touches one object) → once every kind has been listed, one policy snapshot
 //! per batch is served. A burst of events costs one snapshot.
 //!
-//! - **Cluster objects cannot be refused** (they are already stored): the policy is built
-//!   leniently, objects with errors grant nothing, and each new problem is logged at warn and
-//!   counted in `scopegate_store_policy_errors`.
-//! - **Files keep their strict semantics.** A reload that does not parse is refused whole (as
-//!   without a cluster); one that parses is tried in the store against the cluster's objects
-//!   and refused, the last good files kept, if the result has an error on any object from
-//!   the files. Until every kind has been listed, files wait: they are checked against a
-//!   complete cluster, not half of one.
+//! - **Errors are local, from either origin**: an object with an error grants nothing and
+//!   the rest is served; problems are counted in `scopegate_store_policy_errors` and reported
+//!   by the state ([`super::problems`]). Files and cluster objects decide alike.
+//! - **Files** are read as without a cluster (`scopegate_core::load::PolicyFiles`: a file that
+//!   cannot be read counts with its last clean contents). Until every kind has been listed,
+//!   files wait: they join a complete cluster, not half of one.
 //! - **Ready once every kind has been listed**; after that a failing watch leaves the webhook
 //!   ready, deciding on what it has, and `/readyz` and the metrics say which kinds fail.
 
 use super::state::{AppState, rfc3339};
 use super::watch_metrics::WatchMetrics;
 use scopegate_core::{
-    Change, ChangeEffect, ObjectKind, ObjectList, ObjectRef, Origin, Policy, PolicyObjects,
-    PolicyOptions, PolicyStore, Severity,
+    Change, ChangeEffect, ObjectKind, ObjectList, Origin, Policy, PolicyObjects, PolicyOptions,
+    PolicyStore, Severity,
 };
 use scopegate_kube::watch::{PolicyWatch, WATCHED_KINDS, WatchUpdate};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 /// At most this many updates are applied as one batch (one snapshot).
 const MAX_BATCH: usize = 10_000;
-
-/// At most this many new policy problems are logged line by line per snapshot.
-const MAX_PROBLEMS_LOGGED: usize = 50;
 
 /// How often the last-known-good snapshot is written at most, while the policy changes.
 pub const SNAPSHOT_INTERVAL: Duration = Duration::from_secs(5);
@@ -58,10 +53,8 @@ struct Inner {
     store: PolicyStore,
     /// Every kind has been listed once (the store holds a whole cluster).
     synced: bool,
-    /// Files read before the cluster was synced, waiting to be checked against it.
+    /// Files read before the cluster was synced, waiting to join it.
     pending_files: Option<PolicyObjects>,
-    /// The policy problems already logged (each is logged once, when it appears).
-    logged_problems: HashSet<String>,
 }
 
 /// What a batch of watch updates led to.
@@ -69,8 +62,8 @@ struct Inner {
 pub struct BatchOutcome {
     /// The generation served, if a new snapshot was.
     pub served: Option<u64>,
-    /// Files that waited for the first sync and were then accepted (`Ok`) or refused.
-    pub pending_files: Option<Result<(), String>>,
+    /// Whether files that waited for the first sync joined the policy.
+    pub pending_files: bool,
 }
 
 /// The cluster-fed policy source: the store, the watches' health, and their metrics.
@@ -101,7 +94,6 @@ impl ClusterSource {
                 store: PolicyStore::new(options),
                 synced: false,
                 pending_files: None,
-                logged_problems: HashSet::new(),
             }),
             kinds: Mutex::new(
                 WATCHED_KINDS
@@ -167,7 +159,6 @@ impl ClusterSource {
         }
         let mut outcome = BatchOutcome::default();
         let first_sync = !inner.synced && self.is_synced();
-        let mut policy = None;
         if first_sync {
             inner.synced = true;
             tracing::info!(
@@ -175,21 +166,15 @@ impl ClusterSource {
                 "watch: every kind listed; the cluster's policy is served"
             );
             if let Some(files) = inner.pending_files.take() {
-                match self.accept_files(&mut inner, files) {
-                    Ok((e, checked)) => {
-                        merge(e);
-                        policy = Some(checked);
-                        outcome.pending_files = Some(Ok(()));
-                    }
-                    Err(message) => outcome.pending_files = Some(Err(message)),
-                }
+                merge(inner.store.replace_origin_with(Origin::Files, files));
+                outcome.pending_files = true;
             }
         }
         self.metrics
             .bindings_recompiled
             .inc_by(u64::try_from(effect.bindings_recompiled).unwrap_or(u64::MAX));
         if inner.synced && (effect.changed || first_sync) {
-            let policy = policy.unwrap_or_else(|| inner.store.policy());
+            let policy = inner.store.policy();
             outcome.served = Some(self.serve_locked(&mut inner, policy, serve));
             self.metrics
                 .update_seconds
@@ -198,104 +183,55 @@ impl ClusterSource {
         outcome
     }
 
-    /// Puts a good file read (it parsed) into the store, from files: checked against the
-    /// cluster's objects and served, or refused with every error on an object from the files
-    /// (the last good files stay). Before the first sync the files wait (`Ok(None)`).
+    /// Puts what the files hold into the store, beside the cluster's objects, and serves the
+    /// result. Before the first sync the files wait (`None`).
     pub fn replace_files(
         &self,
         files: PolicyObjects,
         serve: impl FnOnce(Policy) -> u64,
-    ) -> Result<Option<u64>, String> {
+    ) -> Option<u64> {
         let mut inner = self.inner();
         if !inner.synced {
             inner.pending_files = Some(files);
             tracing::info!(
                 "policy files read; they join the policy once every kind has been listed"
             );
-            return Ok(None);
+            return None;
         }
-        let (effect, policy) = self.accept_files(&mut inner, files)?;
+        let effect = inner.store.replace_origin_with(Origin::Files, files);
         self.metrics
             .bindings_recompiled
             .inc_by(u64::try_from(effect.bindings_recompiled).unwrap_or(u64::MAX));
         if !effect.changed {
-            return Ok(None);
+            return None;
         }
-        Ok(Some(self.serve_locked(&mut inner, policy, serve)))
-    }
-
-    /// Tries `files` in the store; keeps them and returns the policy built with them, or puts
-    /// the last good files back and returns the errors on objects from the files.
-    ///
-    /// The files are moved into the store, and the last good ones are put back from the
-    /// store's own references: no copy of the files is kept beside the store.
-    fn accept_files(
-        &self,
-        inner: &mut Inner,
-        files: PolicyObjects,
-    ) -> Result<(ChangeEffect, Policy), String> {
-        let mut copies_in_files: HashMap<ObjectRef, usize> = HashMap::new();
-        for object_ref in files.object_refs() {
-            *copies_in_files.entry(object_ref).or_default() += 1;
-        }
-        let previous = inner.store.origin_objects(Origin::Files);
-        let effect = inner.store.replace_origin_with(Origin::Files, files);
         let policy = inner.store.policy();
-        let errors: Vec<String> = policy
-            .diagnostics()
-            .iter()
-            .filter(|d| d.severity == Severity::Error)
-            .filter(|d| match copies_in_files.get(&d.object) {
-                None => false,
-                // The same object in the files and in the cluster: the files' copy counts and
-                // the cluster's is the one reported, so it is no reason to refuse the files.
-                Some(1) => !is_duplicate(d),
-                Some(_) => true,
-            })
-            .map(ToString::to_string)
-            .collect();
-        if errors.is_empty() {
-            return Ok((effect, policy));
-        }
-        inner.store.restore_origin(&previous);
-        Err(errors.join("\n"))
+        Some(self.serve_locked(&mut inner, policy, serve))
     }
 
     /// Serves `policy` while the store is locked, so generations follow the store's order.
     fn serve_locked(
         &self,
-        inner: &mut Inner,
+        _locked: &mut Inner,
         policy: Policy,
         serve: impl FnOnce(Policy) -> u64,
     ) -> u64 {
-        self.note_problems(inner, &policy);
+        self.count_errors(&policy);
         let generation = serve(policy);
         self.snapshot_due.store(true, Ordering::Release);
         generation
     }
 
-    /// Logs each policy problem once, when it appears, and counts the errors.
-    fn note_problems(&self, inner: &mut Inner, policy: &Policy) {
-        let diagnostics = policy.diagnostics();
-        let errors = diagnostics
+    /// Counts the policy's errors (the state logs and reports them, `super::problems`).
+    fn count_errors(&self, policy: &Policy) {
+        let errors = policy
+            .diagnostics()
             .iter()
             .filter(|d| d.severity == Severity::Error)
             .count();
         self.metrics
             .policy_errors
             .set(i64::try_from(errors).unwrap_or(i64::MAX));
-        let current: HashSet<String> = diagnostics.iter().map(ToString::to_string).collect();
-        let new: Vec<&String> = current.difference(&inner.logged_problems).collect();
-        for problem in new.iter().take(MAX_PROBLEMS_LOGGED) {
-            tracing::warn!(problem = %problem, "policy problem (an object with an error grants nothing)");
-        }
-        if new.len() > MAX_PROBLEMS_LOGGED {
-            tracing::warn!(
-                more = new.len() - MAX_PROBLEMS_LOGGED,
-                "more new policy problems, not logged one by one"
-            );
-        }
-        inner.logged_problems = current;
     }
 
     fn listed(&self, kind: ObjectKind) {
@@ -387,12 +323,6 @@ impl ClusterSource {
             "kinds": per_kind,
         })
     }
-}
-
-/// Whether a diagnostic reports a second copy of an object (see `check_duplicates` in the
-/// policy compiler, which words it so).
-fn is_duplicate(diagnostic: &scopegate_core::Diagnostic) -> bool {
-    diagnostic.field == "metadata.name" && diagnostic.message.ends_with("has the same name")
 }
 
 /// Feeds the watches' updates to the state's cluster source until the watches stop: what has

@@ -5,9 +5,10 @@
 
 use super::decision_log::DecisionLog;
 use super::metrics::{Metrics, OutcomeLabel};
+use super::problems::PolicyProblems;
 use super::source::ClusterSource;
 use arc_swap::ArcSwapOption;
-use scopegate_core::load::{PolicyLoadError, load_paths, parse_str};
+use scopegate_core::load::{FilesRead, PolicyFiles, load_paths, parse_str};
 use scopegate_core::{
     Engine, EngineConfig, ObjectList, Origin, Policy, PolicyObjects, PolicyOptions, PolicyStore,
 };
@@ -59,7 +60,8 @@ pub struct LoadInfo {
     pub from: ServedFrom,
 }
 
-/// The last reload that failed, while an older policy kept serving.
+/// The last reload that was refused (no policy file could be read at all), while an older
+/// policy kept serving.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReloadFailure {
@@ -75,8 +77,12 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// When and from where the current policy was loaded; `None` until a load succeeds.
     pub loaded: ArcSwapOption<LoadInfo>,
-    /// The last failed reload, cleared by the next success.
+    /// The last refused reload, cleared by the next success.
     pub last_reload_error: Mutex<Option<ReloadFailure>>,
+    /// What is wrong with the files and objects of the policy being served.
+    pub problems: PolicyProblems,
+    /// The policy files, with the last clean contents of each (none for the embedded demo).
+    files: Mutex<PolicyFiles>,
     /// Where the policy comes from.
     pub source: PolicySource,
     /// How the policy is built.
@@ -124,7 +130,17 @@ impl AppState {
         if let Some(cluster) = &cluster {
             cluster.metrics.register(metrics.registry_mut());
         }
+        let problems = PolicyProblems::default();
+        problems.register(metrics.registry_mut());
+        let files = match &config.source {
+            PolicySource::Files(paths) | PolicySource::Cluster { files: paths } => {
+                PolicyFiles::new(paths.clone())
+            }
+            PolicySource::EmbeddedDemo => PolicyFiles::default(),
+        };
         AppState {
+            problems,
+            files: Mutex::new(files),
             metrics,
             engine,
             loaded: ArcSwapOption::empty(),
@@ -140,10 +156,12 @@ impl AppState {
         }
     }
 
-    /// Loads the policy from its source and, if it is valid, swaps it in: requests already
-    /// deciding finish on the old snapshot, new ones see the new one, and no cache tier
-    /// answers from the old one again. If it is not valid the old one keeps serving and the
-    /// error is kept for `/readyz`.
+    /// Loads the policy from its source and swaps it in: requests already deciding finish on
+    /// the old snapshot, new ones see the new one, and no cache tier answers from the old one
+    /// again. Errors are local: an object with an error grants nothing, and a file that cannot
+    /// be read counts with its last clean contents (see [`PolicyFiles`]); both are reported in
+    /// `/readyz`, the metrics and the log. Only a read that finds no policy file it can read
+    /// at all is refused: the old policy keeps serving and the error is kept for `/readyz`.
     pub fn reload(&self) -> Result<u64, String> {
         // One reload at a time, so generations are handed out in the order policies load.
         let _guard = self
@@ -152,7 +170,7 @@ impl AppState {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let result = match &self.cluster {
             Some(cluster) => self.reload_files_into(cluster),
-            None => self.load().map_err(|e| e.to_string()).map(|(policy, objects)| {
+            None => self.load().map(|(policy, objects)| {
                 let from = match self.source {
                     PolicySource::Files(_) => ServedFrom::Files,
                     _ => ServedFrom::Embedded,
@@ -188,10 +206,9 @@ impl AppState {
         }
     }
 
-    /// With a cluster: reads the files strictly (any parse problem refuses them whole) and
-    /// hands them to the store, which checks them against the cluster's objects. The
-    /// generation served, or `None` when nothing new is served (no files, nothing changed,
-    /// or the cluster not listed yet).
+    /// With a cluster: reads the files (each as [`PolicyFiles`] says) and hands what counts
+    /// to the store, beside the cluster's objects. The generation served, or `None` when
+    /// nothing new is served (no files, nothing changed, or the cluster not listed yet).
     fn reload_files_into(&self, cluster: &ClusterSource) -> Result<Option<u64>, String> {
         let PolicySource::Cluster { files } = &self.source else {
             return Ok(None);
@@ -199,13 +216,28 @@ impl AppState {
         if files.is_empty() {
             return Ok(None);
         }
-        let manifests = load_paths(files).map_err(|e| e.to_string())?;
-        for unknown in &manifests.unknown_fields {
+        let read = self.read_files()?;
+        Ok(cluster.replace_files(read.manifests.objects, |policy| {
+            self.serve(policy, ServedFrom::FilesAndCluster)
+        }))
+    }
+
+    /// Reads the policy files, records their problems, and refuses the read only when no
+    /// file could be read at all (a missing directory, every file broken since the start):
+    /// then nothing is known, and what is served stays.
+    fn read_files(&self) -> Result<FilesRead, String> {
+        let read = self.files.lock().unwrap_or_else(|p| p.into_inner()).read();
+        let nothing_readable =
+            !read.is_clean() && read.clean_files == 0 && read.manifests.objects.is_empty();
+        if nothing_readable {
+            let problems: Vec<String> = read.problems.iter().map(ToString::to_string).collect();
+            return Err(problems.join("\n"));
+        }
+        for unknown in &read.manifests.unknown_fields {
             tracing::warn!(problem = %unknown, "unknown field ignored");
         }
-        cluster.replace_files(manifests.objects, |policy| {
-            self.serve(policy, ServedFrom::FilesAndCluster)
-        })
+        self.problems.files_read(&read);
+        Ok(read)
     }
 
     /// Applies a batch of watch updates to the cluster source, serving the snapshot it builds.
@@ -223,16 +255,12 @@ impl AppState {
         if let Some(generation) = outcome.served {
             tracing::debug!(generation, "policy updated from the cluster");
         }
-        match outcome.pending_files {
-            Some(Ok(())) => {
-                self.clear_error();
-                self.metrics
-                    .reloads
-                    .get_or_create(&OutcomeLabel { outcome: "success" })
-                    .inc();
-            }
-            Some(Err(message)) => self.record_failure(&message),
-            None => {}
+        if outcome.pending_files {
+            self.clear_error();
+            self.metrics
+                .reloads
+                .get_or_create(&OutcomeLabel { outcome: "success" })
+                .inc();
         }
     }
 
@@ -293,21 +321,14 @@ impl AppState {
             .reload_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // A cluster's objects are taken as they are (with their errors, which grant nothing);
-        // files are all or nothing.
-        let loaded = if self.cluster.is_some() {
-            load_paths(std::slice::from_ref(file))
-                .map(|m| Policy::compile(&m.objects, &self.options))
-                .map_err(|e| e.to_string())
-        } else {
-            load_paths(std::slice::from_ref(file))
-                .map_err(PolicyLoadError::from)
-                .and_then(|m| {
-                    Policy::from_owned_objects(m.objects, &self.options)
-                        .map_err(PolicyLoadError::from)
-                })
-                .map_err(|e| e.to_string())
-        };
+        // Taken as it is: objects with errors grant nothing, as everywhere.
+        let loaded = load_paths(std::slice::from_ref(file))
+            .map(|m| {
+                let mut store = PolicyStore::new(self.options.clone());
+                store.replace_origin_with(Origin::Files, m.objects);
+                store.policy()
+            })
+            .map_err(|e| e.to_string());
         let served = match loaded {
             Ok(policy) => {
                 let generation = self.serve(policy, ServedFrom::Snapshot);
@@ -326,6 +347,10 @@ impl AppState {
     fn serve(&self, policy: Policy, from: ServedFrom) -> u64 {
         let counts = policy.object_counts().clone();
         let generation = self.engine.replace(policy);
+        // Reported once it decides: nothing is done between the build and the swap.
+        if let Some(served) = self.engine.snapshot() {
+            self.problems.policy_served(&served.policy);
+        }
         self.metrics.set_policy(generation, &counts);
         self.loaded.store(Some(Arc::new(LoadInfo {
             loaded_at: SystemTime::now(),
@@ -344,27 +369,19 @@ impl AppState {
     /// Loads the policy from files or the embedded demo; with it, when there is a
     /// last-known-good file to write, the objects it was built from.
     ///
-    /// The objects read are moved into a store fed once, not copied (as
-    /// [`Policy::from_objects`] would): on a large policy a second copy of every object was
-    /// a quarter of the peak memory of a load.
-    fn load(&self) -> Result<(Policy, Option<ObjectList>), PolicyLoadError> {
+    /// The objects read are moved into a store fed once, not copied: on a large policy a
+    /// second copy of every object was a quarter of the peak memory of a load.
+    fn load(&self) -> Result<(Policy, Option<ObjectList>), String> {
         let objects = match &self.source {
-            PolicySource::Files(paths) => {
-                let manifests = load_paths(paths)?;
-                for unknown in &manifests.unknown_fields {
-                    tracing::warn!(problem = %unknown, "unknown field ignored");
-                }
-                manifests.objects
-            }
-            PolicySource::EmbeddedDemo => {
-                parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")?
-            }
+            PolicySource::Files(_) => self.read_files()?.manifests.objects,
+            PolicySource::EmbeddedDemo => parse_str(EMBEDDED_DEMO_POLICY, "<embedded demo policy>")
+                .map_err(|e| e.to_string())?,
             // Kept in the cluster source's store instead (see `reload_files_into`).
             PolicySource::Cluster { .. } => PolicyObjects::default(),
         };
         let mut store = PolicyStore::new(self.options.clone());
         store.replace_origin_with(Origin::Files, objects);
-        let policy = store.policy().refuse_errors()?;
+        let policy = store.policy();
         let objects = self.snapshot_file.is_some().then(|| store.object_list());
         Ok((policy, objects))
     }

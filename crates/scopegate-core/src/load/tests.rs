@@ -541,3 +541,123 @@ fn unknown_fields_are_reported_with_their_path_and_do_not_stop_the_load() {
     assert_eq!(manifests.objects.iam_roles.len(), 1);
     assert_eq!(manifests.objects.roles.len(), 1);
 }
+
+// ---- files read again and again (PolicyFiles) ----
+
+fn cluster_role(name: &str) -> String {
+    CLUSTER_ROLE.replace("viewer", name)
+}
+
+fn cluster_role_names(read: &FilesRead) -> Vec<String> {
+    let mut names: Vec<String> = read
+        .manifests
+        .objects
+        .cluster_roles
+        .iter()
+        .filter_map(|r| r.metadata.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+fn stale_names(read: &FilesRead) -> Vec<String> {
+    read.stale
+        .iter()
+        .map(|s| s.file.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_broken_file_counts_with_its_last_clean_contents_and_a_clean_change_elsewhere_counts_now() {
+    let dir = TempDir::new("stale");
+    dir.write("a.yaml", &cluster_role("a-old"));
+    dir.write(
+        "b.yaml",
+        &format!("{}---\n{}", cluster_role("b1"), cluster_role("b2")),
+    );
+    let mut files = PolicyFiles::new(vec![dir.0.clone()]);
+    let first = files.read();
+    assert!(first.is_clean());
+    assert_eq!(cluster_role_names(&first), ["a-old", "b1", "b2"]);
+
+    // a.yaml breaks; b.yaml revokes b2 at the same time.
+    dir.write("a.yaml", "kind: [unclosed\n");
+    dir.write("b.yaml", &cluster_role("b1"));
+    let second = files.read();
+    assert_eq!(cluster_role_names(&second), ["a-old", "b1"]);
+    assert_eq!(stale_names(&second), ["a.yaml"]);
+    assert_eq!(second.problems.len(), 1);
+    assert!(second.problems[0].file.ends_with("a.yaml"));
+    assert_eq!(second.clean_files, 1);
+
+    // Still broken in another way: still the last clean contents.
+    dir.write(
+        "a.yaml",
+        &format!("{}---\nkind: ClusterRole\n", cluster_role("a-half")),
+    );
+    let third = files.read();
+    assert_eq!(cluster_role_names(&third), ["a-old", "b1"]);
+
+    // Fixed: the file counts as it is now.
+    dir.write("a.yaml", &cluster_role("a-new"));
+    let fourth = files.read();
+    assert!(fourth.is_clean());
+    assert!(fourth.stale.is_empty());
+    assert_eq!(cluster_role_names(&fourth), ["a-new", "b1"]);
+}
+
+#[test]
+fn a_file_broken_since_the_first_read_counts_with_the_documents_that_read() {
+    let dir = TempDir::new("broken-first");
+    dir.write(
+        "a.yaml",
+        &format!(
+            "{}---\napiVersion: iam.theriseunion.io/v1alpha1\nkind: IAMRoleBinding\nmetadata: {{name: bad}}\nspec: {{scope: {{kind: Galaxy}}}}\n---\n{}",
+            cluster_role("before"),
+            cluster_role("after")
+        ),
+    );
+    let mut files = PolicyFiles::new(vec![dir.0.clone()]);
+    let read = files.read();
+    assert_eq!(read.problems.len(), 1, "{:?}", read.problems);
+    assert_eq!(read.problems[0].document, Some(2));
+    assert!(read.stale.is_empty());
+    assert_eq!(cluster_role_names(&read), ["after", "before"]);
+    assert!(read.manifests.objects.iam_role_bindings.is_empty());
+    // read_paths, which check and validate use, reads the same.
+    let (manifests, problems) = read_paths(&[&dir.0]);
+    assert_eq!(problems, read.problems);
+    assert_eq!(manifests.objects.len(), read.manifests.objects.len());
+}
+
+#[test]
+fn a_deleted_file_counts_for_nothing() {
+    let dir = TempDir::new("deleted");
+    let a = dir.write("a.yaml", &cluster_role("a"));
+    dir.write("b.yaml", &cluster_role("b"));
+    let mut files = PolicyFiles::new(vec![dir.0.clone()]);
+    assert_eq!(cluster_role_names(&files.read()), ["a", "b"]);
+    std::fs::remove_file(a).unwrap();
+    let read = files.read();
+    assert!(read.is_clean());
+    assert_eq!(cluster_role_names(&read), ["b"]);
+}
+
+#[test]
+fn a_named_path_that_vanishes_keeps_the_last_clean_contents_of_its_files() {
+    let dir = TempDir::new("vanished");
+    dir.write("policies/a.yaml", &cluster_role("a"));
+    let kept = dir.write("other.yaml", &cluster_role("other"));
+    let mut files = PolicyFiles::new(vec![dir.0.join("policies"), kept.clone()]);
+    assert_eq!(cluster_role_names(&files.read()), ["a", "other"]);
+    std::fs::remove_dir_all(dir.0.join("policies")).unwrap();
+    std::fs::write(&kept, cluster_role("other-new")).unwrap();
+    let read = files.read();
+    assert_eq!(cluster_role_names(&read), ["a", "other-new"]);
+    assert_eq!(stale_names(&read), ["a.yaml"]);
+    assert!(
+        read.problems[0].message.contains("cannot read"),
+        "{:?}",
+        read.problems
+    );
+}

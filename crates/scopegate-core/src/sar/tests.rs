@@ -495,3 +495,23 @@ fn decode_value_decodes_as_decode_does() {
     let review = decode_value(value.clone()).unwrap();
     assert_eq!(review.request, decode_json(&value).unwrap().request);
 }
+
+#[test]
+fn a_number_beyond_f64_in_an_unknown_field_is_refused_naming_it() {
+    // Found by the subject_access_review fuzz target: echoed verbatim, such an answer could not
+    // be read back by a client that reads numbers.
+    let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"bob","resourceAttributes":{"verb":"get","resource":"pods","namespace":"a","x":1e999}}}"#;
+    assert_eq!(field_of(decode(body)), "spec.resourceAttributes.x");
+    let elsewhere = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","metadata":{"a":[1,-1e400]},"spec":{"user":"bob","nonResourceAttributes":{"verb":"get","path":"/"}}}"#;
+    assert_eq!(field_of(decode(elsewhere)), "metadata.a[1]");
+}
+
+#[test]
+fn large_numbers_within_f64_are_echoed() {
+    let body = br#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","metadata":{"n":1e300,"m":123456789012345678901234567890},"spec":{"user":"bob","nonResourceAttributes":{"verb":"get","path":"/"}}}"#;
+    let review = decode(body).expect("numbers within f64 are fine");
+    let answer =
+        serde_json::to_vec(&review.reply(&ReviewStatus::from_decision(&Decision::NoOpinion)))
+            .unwrap();
+    decode(&answer).expect("the answer decodes again");
+}

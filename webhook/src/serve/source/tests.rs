@@ -4,7 +4,7 @@
 use super::*;
 use crate::serve::state::EMBEDDED_DEMO_POLICY;
 use scopegate_core::load::parse_str;
-use scopegate_core::{PolicyObject, Request, ResourceAttributes};
+use scopegate_core::{ObjectRef, PolicyObject, Request, ResourceAttributes};
 
 /// The demo policy's objects (examples/policies), as a cluster would hold them.
 fn demo() -> Vec<PolicyObject> {
@@ -287,31 +287,51 @@ fn files_wait_for_the_cluster_and_may_refer_to_its_objects() {
     let source = source();
     // The role and the workspace it names exist only in the cluster.
     let served = source.replace_files(parse(FILE_BINDING), |_| unreachable!("not synced yet"));
-    assert_eq!(served, Ok(None));
+    assert_eq!(served, None);
     let (outcome, policy) = apply(&source, list_every_kind(&demo()));
-    assert_eq!(outcome.pending_files, Some(Ok(())));
+    assert!(outcome.pending_files);
     assert!(policy.unwrap().decide(&zoe_lists_pods()).is_allowed());
 }
 
 #[test]
-fn files_with_an_error_are_refused_and_the_last_good_files_kept() {
+fn a_file_binding_with_an_error_grants_nothing_and_the_rest_is_served() {
     let source = source();
     apply(&source, list_every_kind(&demo()));
     let mut latest = None;
+    let served = source.replace_files(parse(FILE_BINDING), |p| {
+        latest = Some(p);
+        2
+    });
+    assert_eq!(served, Some(2));
     assert!(
-        source
-            .replace_files(parse(FILE_BINDING), |p| {
-                latest = Some(p);
-                2
-            })
+        latest
+            .take()
             .unwrap()
-            .is_some()
+            .decide(&zoe_lists_pods())
+            .is_allowed()
     );
+    // The role it names is gone: the binding is revoked, not frozen at its last good version.
     let broken = FILE_BINDING.replace("name: workspace-viewer", "name: no-such-role");
-    let refused = source.replace_files(parse(&broken), |_| unreachable!("refused"));
-    let message = refused.expect_err("an error on an object from the files");
-    assert!(message.contains("zoe-team-a-viewer"), "{message}");
-    // The last good files are still in the store: a change from the cluster keeps them.
+    let served = source.replace_files(parse(&broken), |p| {
+        latest = Some(p);
+        3
+    });
+    assert_eq!(served, Some(3));
+    let policy = latest.take().unwrap();
+    assert!(!policy.decide(&zoe_lists_pods()).is_allowed());
+    assert!(
+        policy.decide(&bob_reads_logs()).is_allowed(),
+        "the cluster's objects decide"
+    );
+    assert!(
+        policy
+            .diagnostics()
+            .iter()
+            .any(|d| d.object.name == "zoe-team-a-viewer" && d.field == "spec.roleRef.name"),
+        "{:?}",
+        policy.diagnostics()
+    );
+    // A change from the cluster keeps the files as they are.
     let (_, policy) = apply(
         &source,
         parse("apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n")
@@ -319,22 +339,44 @@ fn files_with_an_error_are_refused_and_the_last_good_files_kept() {
             .map(|o| WatchUpdate::Applied(Box::new(o)))
             .collect(),
     );
-    assert!(policy.unwrap().decide(&zoe_lists_pods()).is_allowed());
+    assert!(!policy.unwrap().decide(&zoe_lists_pods()).is_allowed());
 }
 
 #[test]
-fn an_object_both_in_the_files_and_in_the_cluster_does_not_refuse_the_files() {
+fn an_object_both_in_the_files_and_in_the_cluster_is_served_once() {
     let source = source();
     let mut cluster = demo();
     cluster.extend(parse(FILE_BINDING).into_objects());
     apply(&source, list_every_kind(&cluster));
-    let served = source.replace_files(parse(FILE_BINDING), |_| 3);
-    assert!(served.is_ok(), "{served:?}");
-    let twice = format!("{FILE_BINDING}---{FILE_BINDING}");
-    let refused = source.replace_files(parse(&twice), |_| unreachable!("refused"));
+    let mut latest = None;
+    let served = source.replace_files(parse(FILE_BINDING), |p| {
+        latest = Some(p);
+        3
+    });
+    assert_eq!(served, Some(3));
     assert!(
-        refused.is_err_and(|m| m.contains("has the same name")),
-        "two copies in the files themselves are an error of the files"
+        latest
+            .take()
+            .unwrap()
+            .decide(&zoe_lists_pods())
+            .is_allowed()
+    );
+    let twice = format!("{FILE_BINDING}---{FILE_BINDING}");
+    source.replace_files(parse(&twice), |p| {
+        latest = Some(p);
+        4
+    });
+    let policy = latest.take().expect("served");
+    assert!(
+        policy
+            .diagnostics()
+            .iter()
+            .any(|d| d.message.contains("has the same name")),
+        "two copies in the files themselves are reported"
+    );
+    assert!(
+        policy.decide(&zoe_lists_pods()).is_allowed(),
+        "the first copy counts"
     );
 }
 
