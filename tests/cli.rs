@@ -728,3 +728,138 @@ fn lease_timings_that_cannot_step_down_in_time_stop_the_controller_before_it_con
         stderr(&output)
     );
 }
+
+#[test]
+fn check_answers_a_policy_with_errors_exactly_as_the_same_policy_without_the_objects_at_fault() {
+    let dir = ScratchDir::new("three-mistakes");
+    let with = dir.path("with");
+    let without = dir.path("without");
+    for target in [&with, &without] {
+        std::fs::create_dir_all(target).unwrap();
+        for entry in std::fs::read_dir(demo_policies()).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, target.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::copy(support::three_mistakes(), with.join("90-mistakes.yaml")).unwrap();
+    std::fs::write(
+        without.join("90-mistakes.yaml"),
+        support::three_mistakes_removed(),
+    )
+    .unwrap();
+    let input: String = support::three_mistakes_probes()
+        .iter()
+        .map(|r| line(r) + "\n")
+        .collect();
+    let check = |dir: &std::path::Path, extra: &[&str]| {
+        let dir = dir.display().to_string();
+        let mut args = vec!["check", "--policy", dir.as_str(), "--cluster-name", "default"];
+        args.extend_from_slice(extra);
+        run(&args, &input)
+    };
+
+    let clean = check(&without, &[]);
+    assert!(clean.status.success(), "{}", stderr(&clean));
+    assert!(
+        !stderr(&clean).contains("error"),
+        "the clean policy has no error: {}",
+        stderr(&clean)
+    );
+    let broken = check(&with, &[]);
+    assert_eq!(
+        broken.status.code(),
+        Some(0),
+        "every request answered: {}",
+        stderr(&broken)
+    );
+    assert_eq!(answers(&broken), answers(&clean));
+    let allowed: Vec<bool> = answers(&broken)
+        .iter()
+        .map(|a| status(a)["allowed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(allowed, [false, false, false, false, true, true, true]);
+    let err = stderr(&broken);
+    for (name, field) in [
+        ("mallory-ghost", "spec.roleRef.name"),
+        ("mallory-wrong-kind", "spec.scope.kind"),
+        ("mallory-undeclared", "spec.scope.name"),
+    ] {
+        assert!(
+            err.lines().any(|l| l.contains(name)
+                && l.contains(field)
+                && l.contains("error")
+                && l.contains("90-mistakes.yaml")),
+            "{name} {field} not reported:\n{err}"
+        );
+    }
+
+    // --strict answers nothing and exits 2, which a script tells apart from "not allowed" (1).
+    let strict = check(&with, &["--strict"]);
+    assert_eq!(strict.status.code(), Some(2), "{}", stderr(&strict));
+    assert_eq!(stdout(&strict), "");
+    assert!(stderr(&strict).contains("--strict"), "{}", stderr(&strict));
+    let strict_clean = check(&without, &["--strict"]);
+    assert_eq!(answers(&strict_clean), answers(&clean));
+}
+
+#[test]
+fn check_leaves_out_a_document_that_does_not_fit_its_type_and_answers_from_the_rest() {
+    let dir = ScratchDir::new("bad-document");
+    let file = dir.path("policy.yaml");
+    std::fs::write(
+        &file,
+        "\
+apiVersion: iam.theriseunion.io/v1alpha1
+kind: IAMRole
+metadata: {name: reader}
+spec:
+  scope: Platform
+  rules: [{apiGroups: [\"\"], resources: [pods], verbs: [get]}]
+---
+apiVersion: iam.theriseunion.io/v1alpha1
+kind: IAMRoleBinding
+metadata: {name: broken}
+spec:
+  subjects: [{kind: User, name: mallory}]
+  roleRef: {kind: IAMRole, name: reader}
+  scope: {kind: Galaxy}
+---
+apiVersion: iam.theriseunion.io/v1alpha1
+kind: IAMRoleBinding
+metadata: {name: alice-reads}
+spec:
+  subjects: [{kind: User, name: alice}]
+  roleRef: {kind: IAMRole, name: reader}
+  scope: {kind: Platform}
+",
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let input = [
+        review_line("alice", "get", "pods", "a"),
+        review_line("mallory", "get", "pods", "a"),
+    ]
+    .concat();
+    let output = run(&["check", "--policy", &file], &input);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let allowed: Vec<bool> = answers(&output)
+        .iter()
+        .map(|a| status(a)["allowed"].as_bool().unwrap())
+        .collect();
+    assert_eq!(allowed, [true, false]);
+    let err = stderr(&output);
+    assert!(
+        err.contains("policy.yaml:8: document 2 (IAMRoleBinding broken): spec.scope.kind"),
+        "{err}"
+    );
+    let validate = run(&["validate", "--policy", &file], "");
+    assert_eq!(validate.status.code(), Some(1), "validate still fails on any error");
+}
+
+fn review_line(user: &str, verb: &str, resource: &str, namespace: &str) -> String {
+    line(&v1_review(
+        user,
+        &[],
+        json!({"verb": verb, "resource": resource, "namespace": namespace}),
+    )) + "\n"
+}

@@ -192,3 +192,35 @@ pub fn review_v1(
         }
     })
 }
+
+/// `tests/fixtures/three-mistakes.yaml`: a Namespace and three bindings with errors (a
+/// dangling roleRef, a scope-kind mismatch, an undeclared Workspace), to go beside the demo.
+pub fn three_mistakes() -> PathBuf {
+    repo_root().join("tests/fixtures/three-mistakes.yaml")
+}
+
+/// The same file without its three bindings: what the answers must be equal to.
+pub fn three_mistakes_removed() -> String {
+    let text = std::fs::read_to_string(three_mistakes()).expect("read the fixture");
+    text.split("\n---\n")
+        .filter(|doc| !doc.contains("kind: IAMRoleBinding"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+/// Requests the three mistakes would allow if their errors were ignored, and requests the
+/// demo allows, one SubjectAccessReview each.
+pub fn three_mistakes_probes() -> Vec<serde_json::Value> {
+    vec![
+        // Would be allowed by mallory-ghost (Platform), mallory-wrong-kind (Workspace team-a)
+        // and mallory-undeclared (Workspace team-z).
+        review_v1("mallory", &[], "delete", "nodes", "", "n1"),
+        review_v1("mallory", &[], "get", "pods", "team-a-dev", "api-0"),
+        review_v1("mallory", &[], "list", "pods", "team-z-dev", ""),
+        review_v1("mallory", &["system:authenticated"], "get", "configmaps", "team-a-prod", "c"),
+        // Allowed by the demo, and must stay so.
+        review_v1("bob", &["team-a-devs", "system:authenticated"], "get", "pods", "team-a-dev", "api-0"),
+        review_v1("carol", &["system:authenticated"], "delete", "pods", "team-a-prod", "api-1"),
+        review_v1("pat", &["platform-admins"], "delete", "nodes", "", "gpu-1"),
+    ]
+}

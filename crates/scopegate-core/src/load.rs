@@ -146,14 +146,22 @@ pub fn load_policy<P: AsRef<Path>>(
     Ok((policy, manifests))
 }
 
-/// Parses manifests held in memory; `file_name` is used in error messages.
+/// Parses manifests held in memory, refusing them if anything cannot be read; `file_name` is
+/// used in error messages.
 pub fn parse_str(text: &str, file_name: impl AsRef<Path>) -> Result<PolicyObjects, LoadError> {
-    let (parsed, problems) = parse_documents(text, file_name.as_ref());
+    let (objects, problems) = read_str(text, file_name);
     if problems.is_empty() {
-        Ok(parsed.objects)
+        Ok(objects)
     } else {
         Err(LoadError { problems })
     }
+}
+
+/// Parses manifests held in memory like [`read_paths`] reads files: every document that
+/// reads, and every problem.
+pub fn read_str(text: &str, file_name: impl AsRef<Path>) -> (PolicyObjects, Vec<LoadProblem>) {
+    let (parsed, problems) = parse_documents(text, file_name.as_ref());
+    (parsed.objects, problems)
 }
 
 fn file_problem(file: &Path, message: String) -> LoadProblem {
