@@ -753,7 +753,13 @@ fn check_answers_a_policy_with_errors_exactly_as_the_same_policy_without_the_obj
         .collect();
     let check = |dir: &std::path::Path, extra: &[&str]| {
         let dir = dir.display().to_string();
-        let mut args = vec!["check", "--policy", dir.as_str(), "--cluster-name", "default"];
+        let mut args = vec![
+            "check",
+            "--policy",
+            dir.as_str(),
+            "--cluster-name",
+            "default",
+        ];
         args.extend_from_slice(extra);
         run(&args, &input)
     };
@@ -853,7 +859,11 @@ spec:
         "{err}"
     );
     let validate = run(&["validate", "--policy", &file], "");
-    assert_eq!(validate.status.code(), Some(1), "validate still fails on any error");
+    assert_eq!(
+        validate.status.code(),
+        Some(1),
+        "validate still fails on any error"
+    );
 }
 
 fn review_line(user: &str, verb: &str, resource: &str, namespace: &str) -> String {

@@ -9,9 +9,11 @@
 //! 3. creates, updates and deletes in the API server show in its answers within a bounded
 //!    time (polled): a binding deleted and created again, a namespace moved into another
 //!    workspace, a role template changed;
-//! 4. a webhook watching the cluster with a policy file beside it serves both, and refuses a
-//!    bad edit of the file while the last good one keeps serving;
-//! 5. with the API server stopped, it keeps deciding on what it holds and `/readyz` says the
+//! 4. three bindings with errors, in the cluster and in files, grant nothing there and change
+//!    no other answer: `check`, `serve --policy` and `serve --kubeconfig` answer alike;
+//! 5. a webhook watching the cluster with a policy file beside it serves both; a binding in
+//!    the file that names a role that does not exist grants nothing, and the rest serves;
+//! 6. with the API server stopped, it keeps deciding on what it holds and `/readyz` says the
 //!    source is unhealthy; a webhook started then serves its last-known-good snapshot.
 //!
 //! One API server for the whole file. `SCOPEGATE_KAPI=0` skips it (it passes, saying so).
@@ -211,6 +213,120 @@ fn reviews() -> Vec<Value> {
     out
 }
 
+/// The three bindings of `tests/fixtures/three-mistakes.yaml` (a dangling roleRef, a
+/// scope-kind mismatch, an undeclared Workspace) beside the demo, everywhere at once: applied
+/// to the API server and watched, in a directory served by a file-fed webhook, and in the same
+/// directory read by `scopegate check`. All four answer as `check` does on the directory
+/// without the three bindings.
+fn three_mistakes_answer_alike(
+    runtime: &tokio::runtime::Runtime,
+    client: &Client,
+    http: &Http,
+    watched: &Server,
+    scratch: &ScratchDir,
+) {
+    let mistakes = scopegate_core::load::load_paths(&[support::three_mistakes()])
+        .expect("the fixture reads")
+        .objects;
+    runtime.block_on(async {
+        apply_all(client, &mistakes.namespaces).await;
+        apply_all(client, &mistakes.iam_role_bindings).await;
+    });
+    let with = scratch.path("with-mistakes");
+    let without = scratch.path("without-mistakes");
+    for dir in [&with, &without] {
+        std::fs::create_dir_all(dir).expect("a policy directory");
+        for entry in std::fs::read_dir(demo_policies()).expect("the demo") {
+            let path = entry.expect("an entry").path();
+            std::fs::copy(&path, dir.join(path.file_name().expect("a name"))).expect("copy");
+        }
+    }
+    std::fs::copy(support::three_mistakes(), with.join("90-mistakes.yaml")).expect("copy");
+    std::fs::write(
+        without.join("90-mistakes.yaml"),
+        support::three_mistakes_removed(),
+    )
+    .expect("write");
+    let files = Server::start(&["--policy", &with.display().to_string(), "--insecure-http"]);
+    let mut reviews = reviews();
+    reviews.extend(support::three_mistakes_probes());
+    let check = |dir: &std::path::Path| -> Vec<(bool, String)> {
+        let input: String = reviews.iter().map(|r| format!("{r}\n")).collect();
+        let mut child = std::process::Command::new(support::scopegate_bin())
+            .args([
+                "check",
+                "--policy",
+                &dir.display().to_string(),
+                "--cluster-name",
+                "default",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run scopegate check");
+        let mut stdin = child.stdin.take().expect("stdin");
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let output = child.wait_with_output().expect("check ran");
+        writer.join().expect("stdin written");
+        assert_eq!(output.status.code(), Some(0), "check answers every line");
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| {
+                let answer: Value = serde_json::from_str(line).expect("a JSON answer");
+                let status = &answer["status"];
+                (
+                    status["allowed"].as_bool().unwrap_or(false),
+                    status["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    };
+    let expected = check(&without);
+    assert_eq!(expected.len(), reviews.len());
+    assert_eq!(check(&with), expected, "check with the mistakes");
+    let probes = support::three_mistakes_probes();
+    let probe_answers = &expected[expected.len() - probes.len()..];
+    assert!(probe_answers[..4].iter().all(|(allowed, _)| !allowed));
+    assert!(probe_answers[4..].iter().all(|(allowed, _)| *allowed));
+    for (review, want) in reviews.iter().zip(&expected) {
+        assert_eq!(
+            &decide(http, &files, review),
+            want,
+            "serve --policy, for {review}"
+        );
+    }
+    // The watch delivers the new objects shortly: wait for the namespace's bindings to show.
+    let last = reviews.last().expect("reviews");
+    assert!(eventually(FOLLOW, || decide(http, watched, last)
+        == expected[expected.len() - 1]));
+    let watched_agrees = || {
+        reviews
+            .iter()
+            .zip(&expected)
+            .all(|(review, want)| &decide(http, watched, review) == want)
+    };
+    assert!(
+        eventually(FOLLOW, watched_agrees),
+        "serve --kubeconfig answers otherwise"
+    );
+    for (review, want) in reviews.iter().zip(&expected) {
+        assert_eq!(
+            &decide(http, watched, review),
+            want,
+            "serve --kubeconfig, for {review}"
+        );
+    }
+    let (_, ready) = readyz(http, watched);
+    let problems = ready["policyProblems"]["objects"].to_string();
+    for name in ["mallory-ghost", "mallory-wrong-kind", "mallory-undeclared"] {
+        assert!(problems.contains(name), "{name} not reported: {ready}");
+    }
+}
+
 /// The webhook's answer: whether allowed, and why.
 fn decide(http: &Http, server: &Server, review: &Value) -> (bool, String) {
     let answer: Value = http
@@ -342,6 +458,12 @@ fn the_watch_fed_webhook_decides_like_files_and_follows_the_cluster() {
     assert!(allows > 50, "the grid exercises allows too");
 
     step(
+        "three bindings with errors: check, serve --policy and serve --kubeconfig answer alike, as without them",
+        started,
+    );
+    three_mistakes_answer_alike(&runtime, &client, &http, &watched, &scratch);
+
+    step(
         "a deleted binding stops allowing; created again, it allows",
         started,
     );
@@ -441,7 +563,7 @@ fn the_watch_fed_webhook_decides_like_files_and_follows_the_cluster() {
     );
 
     step(
-        "files beside the cluster: served together, a bad edit refused",
+        "files beside the cluster: served together, a binding with an error grants nothing",
         started,
     );
     let extra = scratch.path("extra.yaml");
@@ -479,16 +601,20 @@ fn the_watch_fed_webhook_decides_like_files_and_follows_the_cluster() {
     .expect("break the extra policy file");
     assert!(
         eventually(Duration::from_secs(10), || {
-            readyz(&http, &combined).1["lastReloadError"]["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("zoe-team-a-viewer"))
+            readyz(&http, &combined).1["policyProblems"]["objects"]
+                .to_string()
+                .contains("zoe-team-a-viewer")
         }),
-        "the bad edit is not reported: {:?}",
+        "the binding's error is not reported: {:?}",
         readyz(&http, &combined)
     );
     assert!(
-        allowed(&http, &combined, &zoe_lists),
-        "the last good files keep serving"
+        !allowed(&http, &combined, &zoe_lists),
+        "a binding to a role that does not exist grants nothing"
+    );
+    assert!(
+        allowed(&http, &combined, &dave_deletes),
+        "and the rest keeps serving"
     );
     drop(combined);
 

@@ -217,10 +217,31 @@ pub fn three_mistakes_probes() -> Vec<serde_json::Value> {
         review_v1("mallory", &[], "delete", "nodes", "", "n1"),
         review_v1("mallory", &[], "get", "pods", "team-a-dev", "api-0"),
         review_v1("mallory", &[], "list", "pods", "team-z-dev", ""),
-        review_v1("mallory", &["system:authenticated"], "get", "configmaps", "team-a-prod", "c"),
+        review_v1(
+            "mallory",
+            &["system:authenticated"],
+            "get",
+            "configmaps",
+            "team-a-prod",
+            "c",
+        ),
         // Allowed by the demo, and must stay so.
-        review_v1("bob", &["team-a-devs", "system:authenticated"], "get", "pods", "team-a-dev", "api-0"),
-        review_v1("carol", &["system:authenticated"], "delete", "pods", "team-a-prod", "api-1"),
+        review_v1(
+            "bob",
+            &["team-a-devs", "system:authenticated"],
+            "get",
+            "pods",
+            "team-a-dev",
+            "api-0",
+        ),
+        review_v1(
+            "carol",
+            &["system:authenticated"],
+            "delete",
+            "pods",
+            "team-a-prod",
+            "api-1",
+        ),
         review_v1("pat", &["platform-admins"], "delete", "nodes", "", "gpu-1"),
     ]
 }

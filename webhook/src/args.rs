@@ -203,9 +203,9 @@ pub struct ServeArgs {
     /// Turn both cache tiers off: every request is decided on the policy snapshot.
     #[arg(long)]
     pub no_cache: bool,
-    /// Keep the last good policy in this file, and serve it at start-up when the policy
-    /// source cannot be loaded (`/readyz` then says `servingFrom: snapshot`). Keep it outside
-    /// the watched policy directories.
+    /// Keep the objects of the policy served in this file, and serve them at start-up when
+    /// no policy file can be read at all or the cluster cannot be reached (`/readyz` then says
+    /// `servingFrom: snapshot`). Keep it outside the watched policy directories.
     #[arg(long, value_name = "FILE")]
     pub snapshot_file: Option<PathBuf>,
     /// `--controllers` and the controllers' flags.

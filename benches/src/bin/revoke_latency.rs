@@ -1,14 +1,19 @@
-//! Measures how long a revocation takes to be served: from the moment a policy file that
-//! grants a permission is removed to the first `allowed: false` for a request only it allowed.
+//! Measures how long a revocation takes to be served: from the moment a policy file changes
+//! to the first `allowed: false` for a request only the revoked grant allowed.
 //!
 //! It starts a real `scopegate serve` (with its default cache tiers) on a copy of a policy
-//! directory, adds a file granting user `revoke-probe` a Namespace-scope role, waits until the
-//! webhook allows the probe, then removes the file and sends the probe back to back over one
-//! keep-alive HTTPS connection until the answer changes. Repeated `--rounds` times.
+//! directory, adds a grant for user `revoke-probe`, waits until the webhook allows the probe,
+//! then revokes it and sends the probe back to back over one keep-alive HTTPS connection until
+//! the answer changes. Repeated `--rounds` times. Two ways to revoke (`--scenario`):
+//! - `remove-binding` (default): the file holding the probe's IAMRoleBinding is removed;
+//! - `delete-role`: the probe's IAMRole is deleted from the roles file it shares with another
+//!   role (rewritten atomically, as editors and ConfigMap volumes do), and the binding that
+//!   names it is left behind: the binding now has an error and must grant nothing at once.
 //!
 //! ```text
 //! cargo build --release -p scopegate -p scopegate-benches
 //! target/release/revoke_latency --scopegate target/release/scopegate --policy examples/policies
+//! target/release/revoke_latency --scenario delete-role
 //! ```
 
 use anyhow::{Context, bail};
@@ -36,6 +41,85 @@ struct Args {
     /// How many revocations to time.
     #[arg(long, default_value_t = 20)]
     rounds: usize,
+    /// How the grant is revoked.
+    #[arg(long, value_enum, default_value_t = Scenario::RemoveBinding)]
+    scenario: Scenario,
+}
+
+/// How the probe's grant is revoked.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Scenario {
+    /// The binding's file is removed.
+    RemoveBinding,
+    /// The role is deleted from its file; the binding naming it stays.
+    DeleteRole,
+}
+
+/// The probe's grant on disk, and how to revoke and restore it.
+struct Grant {
+    scenario: Scenario,
+    binding_file: PathBuf,
+    roles_file: PathBuf,
+    role: String,
+    namespace: String,
+}
+
+impl Grant {
+    fn new(policies: &Path, scenario: Scenario, role: &str, namespace: &str) -> Self {
+        Grant {
+            scenario,
+            binding_file: policies.join("zz-revoke-probe.yaml"),
+            roles_file: policies.join("zz-revoke-probe-roles.yaml"),
+            role: role.to_string(),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    /// Writes the grant (for `delete-role`, a role of its own beside another in one file).
+    fn write(&self) -> anyhow::Result<()> {
+        match self.scenario {
+            Scenario::RemoveBinding => {
+                replace(&self.binding_file, &grant_file(&self.role, &self.namespace))
+            }
+            Scenario::DeleteRole => {
+                replace(&self.roles_file, &roles_file(true))?;
+                replace(
+                    &self.binding_file,
+                    &grant_file("revoke-probe-role", &self.namespace),
+                )
+            }
+        }
+    }
+
+    fn revoke(&self) -> anyhow::Result<()> {
+        match self.scenario {
+            Scenario::RemoveBinding => Ok(std::fs::remove_file(&self.binding_file)?),
+            Scenario::DeleteRole => replace(&self.roles_file, &roles_file(false)),
+        }
+    }
+}
+
+/// A roles file: a role nobody is bound to, and (when `with_probe_role`) the probe's role.
+fn roles_file(with_probe_role: bool) -> String {
+    let role = |name: &str| {
+        format!(
+            "apiVersion: iam.theriseunion.io/v1alpha1\nkind: IAMRole\nmetadata: {{name: {name}}}\nspec:\n  scope: Namespace\n  rules: [{{apiGroups: [\"\"], resources: [pods], verbs: [get]}}]\n"
+        )
+    };
+    if with_probe_role {
+        format!("{}---\n{}", role("unbound-role"), role("revoke-probe-role"))
+    } else {
+        role("unbound-role")
+    }
+}
+
+/// Replaces `path`'s contents atomically (a reader sees the old file or the new one).
+fn replace(path: &Path, contents: &str) -> anyhow::Result<()> {
+    let name = path.file_name().context("a file name")?.to_string_lossy();
+    let aside = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&aside, contents)?;
+    std::fs::rename(&aside, path)?;
+    Ok(())
 }
 
 /// Kills the server when dropped, whatever happens.
@@ -83,8 +167,8 @@ fn main() -> anyhow::Result<()> {
     let policies = scratch.join("policies");
     let certs = scratch.join("certs");
     copy_dir(&args.policy, &policies)?;
-    let grant = policies.join("zz-revoke-probe.yaml");
-    std::fs::write(&grant, grant_file(&args.role, &args.namespace))?;
+    let grant = Grant::new(&policies, args.scenario, &args.role, &args.namespace);
+    grant.write()?;
 
     let mut child = Command::new(&args.scopegate)
         .args(["serve", "--listen", "127.0.0.1:0", "--self-signed"])
@@ -145,7 +229,7 @@ fn main() -> anyhow::Result<()> {
             allowed()?;
         }
         let revoked_at = Instant::now();
-        std::fs::remove_file(&grant)?;
+        grant.revoke()?;
         let mut probes = 0u64;
         while allowed()? {
             probes += 1;
@@ -155,18 +239,19 @@ fn main() -> anyhow::Result<()> {
         }
         let latency = revoked_at.elapsed();
         println!(
-            "round {round}: first no-opinion {:.1} ms after the file was removed ({probes} allowed probes in between)",
+            "round {round}: first no-opinion {:.1} ms after the revocation was written ({probes} allowed probes in between)",
             latency.as_secs_f64() * 1e3
         );
         latencies.push(latency);
-        std::fs::write(&grant, grant_file(&args.role, &args.namespace))?;
+        grant.write()?;
     }
     drop(server);
     let _ = std::fs::remove_dir_all(&scratch);
     latencies.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "revocation latency over {} rounds: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        "revocation latency ({:?}) over {} rounds: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+        args.scenario,
         latencies.len(),
         ms(latencies[0]),
         ms(latencies[latencies.len() / 2]),

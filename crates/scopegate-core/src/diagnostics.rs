@@ -1,7 +1,7 @@
 //! Problems found in a set of objects that parse but do not make sense together: a binding
 //! to a role that does not exist, a role bound at the wrong kind of scope, and the like.
-//! Errors make `validate` fail and keep a file-fed webhook on its last good policy; the
-//! engine itself grants nothing through an object with an error.
+//! An object with an error grants nothing, and nothing else: the rest of the policy decides.
+//! Errors make `validate` (and `check --strict`) fail.
 
 use crate::objects::{ObjectRef, Source};
 use serde::Serialize;
@@ -13,7 +13,7 @@ use std::fmt;
 pub enum Severity {
     /// Accepted (Kubernetes accepts it too) but probably not what was meant.
     Warning,
-    /// The object grants nothing; a file-fed policy with one is refused.
+    /// The object grants nothing; the rest of the policy is unaffected.
     Error,
 }
 

@@ -38,7 +38,10 @@ fn replay(target: &str, property: fn(&[u8])) {
 
 #[test]
 fn subject_access_review_inputs_keep_the_target_property() {
-    replay("subject_access_review", fuzz_properties::subject_access_review);
+    replay(
+        "subject_access_review",
+        fuzz_properties::subject_access_review,
+    );
 }
 
 #[test]

@@ -3,7 +3,8 @@
 //! Flow: load the policy (files, the embedded demo, or a cluster's objects watched, with files
 //! beside them) → listen with TLS (or plain HTTP for development) → decide each
 //! SubjectAccessReview on the current snapshot → swap in a new snapshot whenever the files
-//! change and the new policy is valid, or whenever the watched objects change.
+//! or the watched objects change (an object with an error grants nothing; a broken file
+//! counts with its last clean contents: `problems.rs`, `scopegate_core::load::PolicyFiles`).
 
 mod connections;
 mod decision_log;
@@ -64,9 +65,9 @@ async fn serve(args: &ServeArgs) -> anyhow::Result<()> {
         scopegate_kube::controller::ControllerMetrics::register(state.metrics.registry_mut())
     });
     let state = Arc::new(state);
-    // A bad policy at start-up is not fatal: the webhook serves the last-known-good snapshot
-    // if it has one, or nothing (no opinion, not ready) until the files are fixed, so a
-    // rollout never turns into a crash loop.
+    // No readable policy file at start-up is not fatal: the webhook serves the last-known-good
+    // snapshot if it has one, or nothing (no opinion, not ready) until a file can be read, so
+    // a rollout never turns into a crash loop.
     // With a cluster, files wait in the store for the first complete list, and a watch that
     // fails before it makes the webhook serve the snapshot (source::run_watch).
     if state.reload().is_err() && state.cluster.is_none() {

@@ -87,7 +87,7 @@ pub struct AppState {
     pub source: PolicySource,
     /// How the policy is built.
     pub options: PolicyOptions,
-    /// Where the last good policy is kept on disk, if anywhere.
+    /// Where the objects of the policy served are kept on disk, if anywhere.
     pub snapshot_file: Option<PathBuf>,
     /// Metrics.
     pub metrics: Metrics,
@@ -110,7 +110,7 @@ pub struct StateConfig {
     pub options: PolicyOptions,
     /// The cache tiers.
     pub engine: EngineConfig,
-    /// Where to keep the last good policy on disk.
+    /// Where to keep the objects of the policy served on disk.
     pub snapshot_file: Option<PathBuf>,
     /// The decision log.
     pub decision_log: DecisionLog,
@@ -298,7 +298,7 @@ impl AppState {
             .reloads
             .get_or_create(&OutcomeLabel { outcome: "failure" })
             .inc();
-        tracing::error!(error = %message, "policy not loaded; the last good policy keeps serving");
+        tracing::error!(error = %message, "no policy file could be read; the policy being served stays");
         *self
             .last_reload_error
             .lock()
@@ -387,8 +387,6 @@ impl AppState {
     }
 }
 
-/// Writes the objects of a good policy to `file`, atomically (a reader never sees half)
-/// and durably (on disk before it replaces the last one: a crash leaves one or the other).
 /// Hands back to the system the memory a policy load or change freed, now rather than after
 /// the allocator's one-second decay (`scopegate_alloc`): called once the load's objects are
 /// dropped.
@@ -398,6 +396,8 @@ fn return_freed_memory() {
     }
 }
 
+/// Writes the objects of the policy served to `file`, atomically (a reader never sees half)
+/// and durably (on disk before it replaces the last one: a crash leaves one or the other).
 fn write_snapshot(file: &Path, objects: &ObjectList) -> std::io::Result<()> {
     let temporary = file.with_extension("tmp");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&temporary)?);

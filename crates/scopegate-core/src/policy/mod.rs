@@ -81,8 +81,8 @@ pub struct Policy {
 
 impl Policy {
     /// Builds a policy from objects, whatever problems they have: objects with errors grant
-    /// nothing, and the problems are in [`Policy::diagnostics`]. For sources that must keep
-    /// deciding whatever users write (watches).
+    /// nothing, and the problems are in [`Policy::diagnostics`]. What the webhook and the
+    /// tools build, from files and from watches alike.
     ///
     /// This is a [`PolicyStore`] fed `objects` once: there is one compiler, and a store's
     /// snapshot after any changes equals this on the store's objects.
@@ -92,8 +92,8 @@ impl Policy {
         store.policy()
     }
 
-    /// Builds a policy only if its objects have no errors. For files, where a bad edit must
-    /// be refused whole.
+    /// Builds a policy only if its objects have no errors: for a caller that must not decide
+    /// on a policy with any error (a strict check in CI).
     pub fn from_objects(
         objects: &PolicyObjects,
         options: &PolicyOptions,
