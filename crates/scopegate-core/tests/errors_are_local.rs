@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::generators::{objects, request};
+use common::generators::{objects, request, requests_for};
 use proptest::prelude::*;
 use scopegate_core::store::{Change, Origin, PolicyStore};
 use scopegate_core::{
@@ -66,22 +66,6 @@ fn answers(policy: &Policy, requests: &[Request]) -> Vec<(bool, String)> {
             (d.is_allowed(), d.reason())
         })
         .collect()
-}
-
-/// Requests aimed at every subject of every binding, so that allows are common.
-fn requests_for(objects: &PolicyObjects, random: &[Request]) -> Vec<Request> {
-    let mut out = random.to_vec();
-    for (i, b) in objects.iam_role_bindings.iter().enumerate() {
-        for s in &b.spec.subjects {
-            let mut r = random[i % random.len()].clone();
-            match s.kind.as_str() {
-                "Group" => r.groups.push(s.name.clone()),
-                _ => r.user = s.name.clone(),
-            }
-            out.push(r);
-        }
-    }
-    out
 }
 
 fn case() -> impl Strategy<Value = (PolicyObjects, Vec<PolicyObject>, Vec<Request>)> {

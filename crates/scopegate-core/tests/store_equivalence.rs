@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::generators::{objects, request, scope_pick, subject_info};
+use common::generators::{objects, request, requests_for, scope_pick, subject_info};
 use proptest::prelude::*;
 use proptest::test_runner::RngAlgorithm;
 use scopegate_core::model::Scope;
@@ -122,23 +122,6 @@ fn of_kind(objects: &PolicyObjects, kind: usize) -> Vec<PolicyObject> {
         .into_iter()
         .filter(|o| o.kind() == kind)
         .collect()
-}
-
-/// Requests aimed at what the store holds: each binding's subjects asking at random, so
-/// that allows happen often enough.
-fn requests_for(store_objects: &PolicyObjects, random: &[Request]) -> Vec<Request> {
-    let mut out = random.to_vec();
-    for (i, b) in store_objects.iam_role_bindings.iter().enumerate() {
-        for s in &b.spec.subjects {
-            let mut r = random[i % random.len()].clone();
-            match s.kind.as_str() {
-                "Group" => r.groups.push(s.name.clone()),
-                _ => r.user = s.name.clone(),
-            }
-            out.push(r);
-        }
-    }
-    out
 }
 
 /// Applies one op; `step` makes file sources differ between reloads.

@@ -873,3 +873,20 @@ pub(crate) fn objects() -> impl Strategy<Value = PolicyObjects> {
             objects
         })
 }
+
+/// `random` requests, and requests aimed at `store_objects`: each IAMRoleBinding's subjects
+/// asking at random, so that allows happen often enough.
+pub(crate) fn requests_for(store_objects: &PolicyObjects, random: &[Request]) -> Vec<Request> {
+    let mut out = random.to_vec();
+    for (i, b) in store_objects.iam_role_bindings.iter().enumerate() {
+        for s in &b.spec.subjects {
+            let mut r = random[i % random.len()].clone();
+            match s.kind.as_str() {
+                "Group" => r.groups.push(s.name.clone()),
+                _ => r.user = s.name.clone(),
+            }
+            out.push(r);
+        }
+    }
+    out
+}

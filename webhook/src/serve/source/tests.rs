@@ -293,31 +293,25 @@ fn files_wait_for_the_cluster_and_may_refer_to_its_objects() {
     assert!(policy.unwrap().decide(&zoe_lists_pods()).is_allowed());
 }
 
+/// Hands `yaml` to the source as the files' objects; the policy served, if one was.
+fn serve_files(source: &ClusterSource, yaml: &str) -> Option<Policy> {
+    let mut served = None;
+    source.replace_files(parse(yaml), |policy| {
+        served = Some(policy);
+        1
+    });
+    served
+}
+
 #[test]
 fn a_file_binding_with_an_error_grants_nothing_and_the_rest_is_served() {
     let source = source();
     apply(&source, list_every_kind(&demo()));
-    let mut latest = None;
-    let served = source.replace_files(parse(FILE_BINDING), |p| {
-        latest = Some(p);
-        2
-    });
-    assert_eq!(served, Some(2));
-    assert!(
-        latest
-            .take()
-            .unwrap()
-            .decide(&zoe_lists_pods())
-            .is_allowed()
-    );
+    let policy = serve_files(&source, FILE_BINDING).expect("served");
+    assert!(policy.decide(&zoe_lists_pods()).is_allowed());
     // The role it names is gone: the binding is revoked, not frozen at its last good version.
     let broken = FILE_BINDING.replace("name: workspace-viewer", "name: no-such-role");
-    let served = source.replace_files(parse(&broken), |p| {
-        latest = Some(p);
-        3
-    });
-    assert_eq!(served, Some(3));
-    let policy = latest.take().unwrap();
+    let policy = serve_files(&source, &broken).expect("served");
     assert!(!policy.decide(&zoe_lists_pods()).is_allowed());
     assert!(
         policy.decide(&bob_reads_logs()).is_allowed(),
@@ -348,25 +342,10 @@ fn an_object_both_in_the_files_and_in_the_cluster_is_served_once() {
     let mut cluster = demo();
     cluster.extend(parse(FILE_BINDING).into_objects());
     apply(&source, list_every_kind(&cluster));
-    let mut latest = None;
-    let served = source.replace_files(parse(FILE_BINDING), |p| {
-        latest = Some(p);
-        3
-    });
-    assert_eq!(served, Some(3));
-    assert!(
-        latest
-            .take()
-            .unwrap()
-            .decide(&zoe_lists_pods())
-            .is_allowed()
-    );
+    let policy = serve_files(&source, FILE_BINDING).expect("served");
+    assert!(policy.decide(&zoe_lists_pods()).is_allowed());
     let twice = format!("{FILE_BINDING}---{FILE_BINDING}");
-    source.replace_files(parse(&twice), |p| {
-        latest = Some(p);
-        4
-    });
-    let policy = latest.take().expect("served");
+    let policy = serve_files(&source, &twice).expect("served");
     assert!(
         policy
             .diagnostics()
