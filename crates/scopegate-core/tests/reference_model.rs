@@ -353,13 +353,34 @@ impl RefGrant {
     }
 }
 
+/// Whether kube-apiserver accepts a native Role (`namespaced`) or ClusterRole with these
+/// rules, as `ValidatePolicyRule` in Kubernetes' `pkg/apis/rbac/validation` says: every rule
+/// has a verb; a non-resource rule names no group, resource or resource name, and is not in a
+/// Role; a resource rule names a group and a resource. A role it refuses is not in a cluster,
+/// so it grants nothing and is aggregated into nothing.
+fn kubernetes_accepts(rules: &[PolicyRule], namespaced: bool) -> bool {
+    let some = |list: &Option<Vec<String>>| list.iter().flatten().next().is_some();
+    rules.iter().all(|rule| {
+        !rule.verbs.is_empty()
+            && if some(&rule.non_resource_urls) {
+                !namespaced
+                    && !some(&rule.api_groups)
+                    && !some(&rule.resources)
+                    && !some(&rule.resource_names)
+            } else {
+                some(&rule.api_groups) && some(&rule.resources)
+            }
+    })
+}
+
 /// Every ClusterRole's effective rules: its own, or for an aggregated one the union of the
 /// rules of the roles its selectors match, iterated to a fixed point as the aggregation
-/// controller converges.
+/// controller converges. ClusterRoles kube-apiserver would refuse are left out.
 fn cluster_role_rules(objects: &PolicyObjects) -> BTreeMap<String, (Vec<PolicyRule>, bool)> {
     let roles: Vec<&ClusterRole> = (0..objects.cluster_roles.len())
         .filter(|&i| is_first(&objects.cluster_roles, i, |r| &r.metadata))
         .map(|i| &objects.cluster_roles[i])
+        .filter(|r| kubernetes_accepts(r.rules.as_deref().unwrap_or_default(), false))
         .collect();
     let mut rules: BTreeMap<String, (Vec<PolicyRule>, bool)> = roles
         .iter()
@@ -520,6 +541,9 @@ fn reference_grants(objects: &PolicyObjects) -> Vec<RefGrant> {
                     }) else {
                         continue;
                     };
+                    if !kubernetes_accepts(role.rules.as_deref().unwrap_or_default(), true) {
+                        continue;
+                    }
                     (
                         ObjectRef::namespaced(ObjectKind::Role, &ns, &b.role_ref.name),
                         role.rules.clone().unwrap_or_default(),

@@ -108,8 +108,68 @@ pub(crate) fn check_duplicates(object: &ObjectRef, copies: usize, report: &mut R
     }
 }
 
-/// Rules Kubernetes would refuse are reported; they still match exactly as written.
-fn check_rules(report: &mut Report, field: &str, rules: &[PolicyRule], namespaced: bool) {
+/// What kube-apiserver's validation of a native Role or ClusterRole says of one rule
+/// (`ValidatePolicyRule` in Kubernetes' `pkg/apis/rbac/validation`): each problem as the
+/// field under the rule and a message. A native role with any such problem cannot exist in a
+/// cluster, so from files it grants nothing either.
+fn native_rule_problems(rule: &PolicyRule, namespaced: bool) -> Vec<(&'static str, &'static str)> {
+    let mut problems = Vec::new();
+    let has = |list: &Option<Vec<String>>| list.as_ref().is_some_and(|l| !l.is_empty());
+    if rule.verbs.is_empty() {
+        problems.push(("verbs", "must contain at least one value"));
+    }
+    if has(&rule.non_resource_urls) {
+        if namespaced {
+            problems.push((
+                "nonResourceURLs",
+                "namespaced rules cannot apply to non-resource URLs",
+            ));
+        }
+        if has(&rule.api_groups) || has(&rule.resources) || has(&rule.resource_names) {
+            problems.push((
+                "nonResourceURLs",
+                "rules cannot apply to both regular resources and non-resource URLs",
+            ));
+        }
+        return problems;
+    }
+    if !has(&rule.api_groups) {
+        problems.push((
+            "apiGroups",
+            "resource rules must supply at least one api group (\"\" is the core group)",
+        ));
+    }
+    if !has(&rule.resources) {
+        problems.push((
+            "resources",
+            "resource rules must supply at least one resource",
+        ));
+    }
+    problems
+}
+
+/// Whether kube-apiserver would accept a native role with these rules.
+pub(crate) fn native_rules_are_valid(rules: &[PolicyRule], namespaced: bool) -> bool {
+    rules
+        .iter()
+        .all(|rule| native_rule_problems(rule, namespaced).is_empty())
+}
+
+/// A native role's rules that kube-apiserver would refuse are errors: the role grants nothing.
+fn check_native_rules(report: &mut Report, rules: &[PolicyRule], namespaced: bool) {
+    for (i, rule) in rules.iter().enumerate() {
+        for (field, message) in native_rule_problems(rule, namespaced) {
+            report.error(
+                &format!("rules[{i}].{field}"),
+                format!("{message} (Kubernetes refuses this role, so it grants nothing)"),
+            );
+        }
+    }
+}
+
+/// Rules of IAMRoles and RoleTemplates that cannot match anything are reported; their CRDs
+/// accept them, so the role keeps its other rules.
+fn check_rules(report: &mut Report, field: &str, rules: &[PolicyRule]) {
     for (i, rule) in rules.iter().enumerate() {
         let field = format!("{field}[{i}]");
         if rule.verbs.is_empty() {
@@ -118,17 +178,7 @@ fn check_rules(report: &mut Report, field: &str, rules: &[PolicyRule], namespace
                 "is empty: the rule matches nothing".into(),
             );
         }
-        let has_urls = rule
-            .non_resource_urls
-            .as_ref()
-            .is_some_and(|u| !u.is_empty());
         let has_resources = rule.resources.as_ref().is_some_and(|r| !r.is_empty());
-        if has_urls && namespaced {
-            report.warning(
-                &format!("{field}.nonResourceURLs"),
-                "non-resource URLs have no namespace: a namespaced role never grants them".into(),
-            );
-        }
         if has_resources && rule.api_groups.as_ref().is_none_or(|g| g.is_empty()) {
             report.warning(
                 &format!("{field}.apiGroups"),
@@ -141,7 +191,7 @@ fn check_rules(report: &mut Report, field: &str, rules: &[PolicyRule], namespace
 
 /// A template's rules end up in roles as if written there: they are reported the same way.
 pub(crate) fn check_template(template: &RoleTemplate, report: &mut Report) {
-    check_rules(report, "spec.rules", &template.spec.rules, false);
+    check_rules(report, "spec.rules", &template.spec.rules);
 }
 
 /// The RoleTemplates that count (the first of each name, nameless ones left out).
@@ -174,7 +224,7 @@ pub(crate) fn compile_iam_role(
     for problem in problems {
         report.error(&problem.field, problem.message);
     }
-    check_rules(report, "spec.rules", &role.spec.rules, false);
+    check_rules(report, "spec.rules", &role.spec.rules);
     CompiledRole {
         broken: report.error_count() > errors_before,
         resolved: Arc::new(ResolvedRole::new(
@@ -189,10 +239,11 @@ pub(crate) fn compile_iam_role(
 /// Compiles a native Role (the first of its namespace and name).
 pub(crate) fn compile_role(role: &Role, me: &ObjectRef, report: &mut Report) -> CompiledRole {
     let rules = role.rules.clone().unwrap_or_default();
-    check_rules(report, "rules", &rules, true);
+    let errors_before = report.error_count();
+    check_native_rules(report, &rules, true);
     CompiledRole {
+        broken: report.error_count() > errors_before,
         resolved: Arc::new(ResolvedRole::new(me.clone(), rules, BTreeSet::new())),
-        broken: false,
         scope: None,
     }
 }
@@ -216,14 +267,13 @@ pub(crate) fn compile_cluster_role(
     report: &mut Report,
 ) -> CompiledRole {
     let errors_before = report.error_count();
+    // Written rules are validated even on an aggregated role, as kube-apiserver does on create.
+    check_native_rules(report, role.rules.as_deref().unwrap_or_default(), false);
     let rules = match &role.aggregation_rule {
         None => role.rules.clone().unwrap_or_default(),
         Some(_) => aggregate(&me.name, all, report),
     };
     let broken = report.error_count() > errors_before;
-    if role.aggregation_rule.is_none() {
-        check_rules(report, "rules", &rules, false);
-    }
     CompiledRole {
         resolved: Arc::new(ResolvedRole::new(me.clone(), rules, BTreeSet::new())),
         broken,
@@ -262,7 +312,10 @@ fn aggregate(root: &str, all: &impl ClusterRoles, report: &mut Report) -> Vec<Po
                     Err(_) => {}
                 }
             }
-            if !selected {
+            // A role kube-apiserver would refuse does not exist there: nothing to aggregate.
+            let acceptable =
+                native_rules_are_valid(candidate.rules.as_deref().unwrap_or_default(), false);
+            if !selected || !acceptable {
                 continue;
             }
             visited.insert(name);

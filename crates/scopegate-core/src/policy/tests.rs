@@ -634,16 +634,17 @@ fn cluster_role_binding_to_a_role_is_an_error_and_grants_nothing() {
 }
 
 #[test]
-fn namespaced_role_never_grants_non_resource_urls_and_is_warned_about() {
+fn a_namespaced_role_with_non_resource_urls_is_an_error_and_grants_nothing() {
+    // kube-apiserver refuses such a Role, so no cluster holds it.
     let p = policy(&[
         &role(
             "team-a",
             "urls",
-            r#"[{nonResourceURLs: ["*"], verbs: [get]}]"#,
+            r#"[{nonResourceURLs: ["*"], verbs: [get]}, {apiGroups: [""], resources: [pods], verbs: [get]}]"#,
         ),
         &role_binding("team-a", "rb", "Role", "urls", ALICE),
     ]);
-    assert!(has_warning(
+    assert!(has_error(
         &p,
         "Role team-a/urls",
         "rules[0].nonResourceURLs"
@@ -652,6 +653,75 @@ fn namespaced_role_never_grants_non_resource_urls_and_is_warned_about() {
         &p,
         &Request::non_resource("alice", "get", "/healthz")
     ));
+    assert!(
+        !allows(&p, &rq("alice", "get", "pods", "team-a", "x")),
+        "not even its valid rule"
+    );
+}
+
+#[test]
+fn a_native_role_kubernetes_would_refuse_grants_nothing_not_even_its_valid_rules() {
+    // Each rule is one that kube-apiserver's validation refuses (ValidatePolicyRule).
+    let refused = [
+        (
+            r#"{apiGroups: [""], resources: [pods], verbs: []}"#,
+            "rules[0].verbs",
+        ),
+        (r#"{resources: [pods], verbs: [get]}"#, "rules[0].apiGroups"),
+        (r#"{apiGroups: [""], verbs: [get]}"#, "rules[0].resources"),
+        (
+            r#"{apiGroups: [""], resources: [pods], nonResourceURLs: ["/x"], verbs: [get]}"#,
+            "rules[0].nonResourceURLs",
+        ),
+    ];
+    for (rule, field) in refused {
+        let rules = format!(r#"[{rule}, {{apiGroups: [""], resources: [pods], verbs: [get]}}]"#);
+        let p = policy(&[
+            &cluster_role("bad", &rules),
+            &cluster_role_binding("crb", "ClusterRole", "bad", ALICE),
+            &role("team-a", "bad", &rules),
+            &role_binding("team-a", "rb", "Role", "bad", "[{kind: User, name: bob}]"),
+        ]);
+        assert!(
+            has_error(&p, "ClusterRole bad", field),
+            "{rule}: {:?}",
+            errors(&p)
+        );
+        assert!(
+            has_error(&p, "Role team-a/bad", field),
+            "{rule}: {:?}",
+            errors(&p)
+        );
+        assert!(
+            !allows(&p, &rq("alice", "get", "pods", "team-a", "x")),
+            "{rule}"
+        );
+        assert!(
+            !allows(&p, &rq("bob", "get", "pods", "team-a", "x")),
+            "{rule}"
+        );
+    }
+}
+
+#[test]
+fn a_cluster_role_kubernetes_would_refuse_is_aggregated_into_nothing() {
+    let aggregated = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: all}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {part: all}}]}\n";
+    let part = |name: &str, rules: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {{name: {name}, labels: {{part: all}}}}\nrules: {rules}\n"
+        )
+    };
+    let p = policy(&[
+        aggregated,
+        &part("good", GET_PODS),
+        &part(
+            "bad",
+            r#"[{apiGroups: [""], resources: [secrets], verbs: [get]}, {resources: [nodes], verbs: [get]}]"#,
+        ),
+        &cluster_role_binding("crb", "ClusterRole", "all", ALICE),
+    ]);
+    assert!(allows(&p, &rq("alice", "get", "pods", "team-a", "x")));
+    assert!(!allows(&p, &rq("alice", "get", "secrets", "team-a", "x")));
 }
 
 #[test]
