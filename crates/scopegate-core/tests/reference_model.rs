@@ -300,13 +300,17 @@ fn rule_allows(rule: &PolicyRule, action: &Action) -> bool {
 }
 
 /// Whether Kubernetes would accept a subject: it has a name, a kind it knows, and for a
-/// ServiceAccount a namespace (its own, or the binding's).
-fn names_someone(s: &Subject, default_ns: Option<&str>) -> bool {
+/// ServiceAccount a namespace (its own, or the binding's). In a native binding
+/// (`native_rbac`) its apiGroup, when written, must be `rbac.authorization.k8s.io` for a User
+/// or Group and empty for a ServiceAccount; IAMRoleBindings take any.
+fn names_someone(s: &Subject, default_ns: Option<&str>, native_rbac: bool) -> bool {
+    let group = s.api_group.as_deref().unwrap_or("");
     !s.name.is_empty()
         && match s.kind.as_str() {
-            "User" | "Group" => true,
+            "User" | "Group" => !native_rbac || group.is_empty() || group == RBAC_API_GROUP,
             "ServiceAccount" => {
-                s.namespace.as_deref().is_some_and(|n| !n.is_empty()) || default_ns.is_some()
+                (s.namespace.as_deref().is_some_and(|n| !n.is_empty()) || default_ns.is_some())
+                    && (!native_rbac || group.is_empty())
             }
             _ => false,
         }
@@ -602,9 +606,10 @@ fn reference_grants(objects: &PolicyObjects) -> Vec<RefGrant> {
     // A binding with a subject that names no one has an error (Kubernetes refuses such a
     // binding whole) and grants nothing.
     grants.retain(|g| {
+        let native_rbac = g.binding.kind != ObjectKind::IamRoleBinding;
         g.subjects
             .iter()
-            .all(|s| names_someone(s, g.default_sa_namespace.as_deref()))
+            .all(|s| names_someone(s, g.default_sa_namespace.as_deref(), native_rbac))
     });
     grants
 }

@@ -428,6 +428,29 @@ fn subjects(
     (report.error_count() == errors_before).then_some(out)
 }
 
+/// The apiGroup kube-apiserver requires of a native binding's subjects (after its defaulting
+/// of an empty one): `rbac.authorization.k8s.io` for a User or Group, none for a
+/// ServiceAccount. A native binding with another is refused by kube-apiserver, so from files
+/// it is an error and grants nothing. (IAMRoleBindings' CRD accepts any.)
+fn check_native_subject_groups(report: &mut Report, subjects: &[Subject]) -> bool {
+    let errors_before = report.error_count();
+    for (i, s) in subjects.iter().enumerate() {
+        let group = s.api_group.as_deref().unwrap_or_default();
+        let expected = match s.kind.as_str() {
+            "User" | "Group" => RBAC_GROUP,
+            "ServiceAccount" => "",
+            _ => continue, // an unknown kind is reported by `subjects`
+        };
+        if !group.is_empty() && group != expected {
+            report.error(
+                &format!("subjects[{i}].apiGroup"),
+                format!("must be {expected:?} for a {}, not {group:?}", s.kind),
+            );
+        }
+    }
+    report.error_count() == errors_before
+}
+
 /// Compiles an IAMRoleBinding (the first of its name).
 pub(crate) fn compile_iam_binding(
     binding: &IamRoleBinding,
@@ -549,13 +572,10 @@ pub(crate) fn compile_role_binding(
         );
         return None;
     };
-    let subjects = subjects(
-        report,
-        "subjects",
-        binding.subjects.as_deref().unwrap_or_default(),
-        Some(namespace),
-    );
-    if role_is_broken(report, "roleRef.name", role) {
+    let written = binding.subjects.as_deref().unwrap_or_default();
+    let subjects = subjects(report, "subjects", written, Some(namespace));
+    let groups_accepted = check_native_subject_groups(report, written);
+    if role_is_broken(report, "roleRef.name", role) || !groups_accepted {
         return None;
     }
     Some(Grant {
@@ -597,13 +617,10 @@ pub(crate) fn compile_cluster_role_binding(
         );
         return None;
     };
-    let subjects = subjects(
-        report,
-        "subjects",
-        binding.subjects.as_deref().unwrap_or_default(),
-        None,
-    );
-    if role_is_broken(report, "roleRef.name", role) {
+    let written = binding.subjects.as_deref().unwrap_or_default();
+    let subjects = subjects(report, "subjects", written, None);
+    let groups_accepted = check_native_subject_groups(report, written);
+    if role_is_broken(report, "roleRef.name", role) || !groups_accepted {
         return None;
     }
     Some(Grant {

@@ -704,6 +704,59 @@ fn a_native_role_kubernetes_would_refuse_grants_nothing_not_even_its_valid_rules
 }
 
 #[test]
+fn a_native_binding_with_a_subject_api_group_kubernetes_refuses_grants_nothing() {
+    let cases = [
+        (
+            "[{kind: User, apiGroup: example.io, name: alice}]",
+            "subjects[0].apiGroup",
+        ),
+        (
+            "[{kind: ServiceAccount, apiGroup: rbac.authorization.k8s.io, name: alice, namespace: team-a}]",
+            "subjects[0].apiGroup",
+        ),
+    ];
+    for (subjects, field) in cases {
+        let p = policy(&[
+            &role("team-a", "reader", GET_PODS),
+            &role_binding("team-a", "rb", "Role", "reader", subjects),
+            &cluster_role("reader", GET_PODS),
+            &cluster_role_binding("crb", "ClusterRole", "reader", subjects),
+        ]);
+        assert!(has_error(&p, "RoleBinding team-a/rb", field), "{subjects}");
+        assert!(has_error(&p, "ClusterRoleBinding crb", field), "{subjects}");
+        for user in ["alice", "system:serviceaccount:team-a:alice"] {
+            assert!(
+                !allows(&p, &rq(user, "get", "pods", "team-a", "x")),
+                "{subjects}"
+            );
+        }
+    }
+    // Written out as Kubernetes defaults them, they are fine.
+    let p = policy(&[
+        &role("team-a", "reader", GET_PODS),
+        &role_binding(
+            "team-a",
+            "rb",
+            "Role",
+            "reader",
+            "[{kind: User, apiGroup: rbac.authorization.k8s.io, name: alice}, {kind: ServiceAccount, apiGroup: \"\", name: ci}]",
+        ),
+    ]);
+    assert!(errors(&p).is_empty(), "{:?}", errors(&p));
+    assert!(allows(&p, &rq("alice", "get", "pods", "team-a", "x")));
+    assert!(allows(
+        &p,
+        &rq(
+            "system:serviceaccount:team-a:ci",
+            "get",
+            "pods",
+            "team-a",
+            "x"
+        )
+    ));
+}
+
+#[test]
 fn a_cluster_role_kubernetes_would_refuse_is_aggregated_into_nothing() {
     let aggregated = "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: all}\naggregationRule: {clusterRoleSelectors: [{matchLabels: {part: all}}]}\n";
     let part = |name: &str, rules: &str| {

@@ -216,6 +216,16 @@ pub(crate) fn subject() -> impl Strategy<Value = Subject> {
         // Subjects that name no one: no name, or a kind Kubernetes does not know.
         1 => select(vec![("User", ""), ("Group", ""), ("Robot", "alice")])
             .prop_map(move |(k, n)| make(k, n, None)),
+        // An apiGroup written out: right for Users and Groups, wrong for a ServiceAccount,
+        // or wrong for all (kube-apiserver refuses a native binding with a wrong one).
+        2 => (
+            select(vec![("User", "alice"), ("Group", "devs"), ("ServiceAccount", "sa")]),
+            select(vec![RBAC_API_GROUP, "example.io"]),
+        )
+            .prop_map(move |((k, n), g)| Subject {
+                api_group: Some(g.to_string()),
+                ..make(k, n, Some("ns-1"))
+            }),
     ]
 }
 
