@@ -299,10 +299,23 @@ fn rule_allows(rule: &PolicyRule, action: &Action) -> bool {
     }
 }
 
+/// Kubernetes' `IsDNS1123Subdomain`: at most 253 characters of `[a-z0-9]([-a-z0-9]*[a-z0-9])?`
+/// parts joined by dots.
+fn dns_subdomain(name: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    name.len() <= 253
+        && name.split('.').all(|part| {
+            part.starts_with(alnum)
+                && part.ends_with(alnum)
+                && part.chars().all(|c| alnum(c) || c == '-')
+        })
+}
+
 /// Whether Kubernetes would accept a subject: it has a name, a kind it knows, and for a
 /// ServiceAccount a namespace (its own, or the binding's). In a native binding
 /// (`native_rbac`) its apiGroup, when written, must be `rbac.authorization.k8s.io` for a User
-/// or Group and empty for a ServiceAccount; IAMRoleBindings take any.
+/// or Group and empty for a ServiceAccount, and a ServiceAccount's name a DNS subdomain;
+/// IAMRoleBindings take any.
 fn names_someone(s: &Subject, default_ns: Option<&str>, native_rbac: bool) -> bool {
     let group = s.api_group.as_deref().unwrap_or("");
     !s.name.is_empty()
@@ -310,7 +323,7 @@ fn names_someone(s: &Subject, default_ns: Option<&str>, native_rbac: bool) -> bo
             "User" | "Group" => !native_rbac || group.is_empty() || group == RBAC_API_GROUP,
             "ServiceAccount" => {
                 (s.namespace.as_deref().is_some_and(|n| !n.is_empty()) || default_ns.is_some())
-                    && (!native_rbac || group.is_empty())
+                    && (!native_rbac || (group.is_empty() && dns_subdomain(&s.name)))
             }
             _ => false,
         }

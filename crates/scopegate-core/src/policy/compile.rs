@@ -428,11 +428,13 @@ fn subjects(
     (report.error_count() == errors_before).then_some(out)
 }
 
-/// The apiGroup kube-apiserver requires of a native binding's subjects (after its defaulting
-/// of an empty one): `rbac.authorization.k8s.io` for a User or Group, none for a
-/// ServiceAccount. A native binding with another is refused by kube-apiserver, so from files
-/// it is an error and grants nothing. (IAMRoleBindings' CRD accepts any.)
-fn check_native_subject_groups(report: &mut Report, subjects: &[Subject]) -> bool {
+/// What kube-apiserver requires of a native binding's subjects beyond what every binding
+/// needs (`subjects`): the apiGroup, after its defaulting of an empty one, is
+/// `rbac.authorization.k8s.io` for a User or Group and none for a ServiceAccount, and a
+/// ServiceAccount's name is a DNS subdomain. A native binding without is refused by
+/// kube-apiserver, so from files it is an error and grants nothing. (IAMRoleBindings' CRD
+/// accepts any.)
+fn check_native_subjects(report: &mut Report, subjects: &[Subject]) -> bool {
     let errors_before = report.error_count();
     for (i, s) in subjects.iter().enumerate() {
         let group = s.api_group.as_deref().unwrap_or_default();
@@ -447,8 +449,29 @@ fn check_native_subject_groups(report: &mut Report, subjects: &[Subject]) -> boo
                 format!("must be {expected:?} for a {}, not {group:?}", s.kind),
             );
         }
+        if s.kind == "ServiceAccount" && !s.name.is_empty() && !is_dns_subdomain(&s.name) {
+            report.error(
+                &format!("subjects[{i}].name"),
+                "must be a DNS subdomain for a ServiceAccount (lowercase letters, digits, '-' and '.', each part starting and ending with a letter or digit, at most 253 characters)".into(),
+            );
+        }
     }
     report.error_count() == errors_before
+}
+
+/// A DNS-1123 subdomain, as Kubernetes names most objects: lowercase alphanumeric labels
+/// with inner `-`, joined by `.`, at most 253 characters in all.
+fn is_dns_subdomain(name: &str) -> bool {
+    let label_ok = |label: &str| {
+        let bytes = label.as_bytes();
+        !bytes.is_empty()
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-')
+            && bytes[0] != b'-'
+            && bytes[bytes.len() - 1] != b'-'
+    };
+    name.len() <= 253 && name.split('.').all(label_ok)
 }
 
 /// Compiles an IAMRoleBinding (the first of its name).
@@ -574,8 +597,8 @@ pub(crate) fn compile_role_binding(
     };
     let written = binding.subjects.as_deref().unwrap_or_default();
     let subjects = subjects(report, "subjects", written, Some(namespace));
-    let groups_accepted = check_native_subject_groups(report, written);
-    if role_is_broken(report, "roleRef.name", role) || !groups_accepted {
+    let subjects_accepted = check_native_subjects(report, written);
+    if role_is_broken(report, "roleRef.name", role) || !subjects_accepted {
         return None;
     }
     Some(Grant {
@@ -619,8 +642,8 @@ pub(crate) fn compile_cluster_role_binding(
     };
     let written = binding.subjects.as_deref().unwrap_or_default();
     let subjects = subjects(report, "subjects", written, None);
-    let groups_accepted = check_native_subject_groups(report, written);
-    if role_is_broken(report, "roleRef.name", role) || !groups_accepted {
+    let subjects_accepted = check_native_subjects(report, written);
+    if role_is_broken(report, "roleRef.name", role) || !subjects_accepted {
         return None;
     }
     Some(Grant {

@@ -704,7 +704,7 @@ fn a_native_role_kubernetes_would_refuse_grants_nothing_not_even_its_valid_rules
 }
 
 #[test]
-fn a_native_binding_with_a_subject_api_group_kubernetes_refuses_grants_nothing() {
+fn a_native_binding_with_a_subject_kubernetes_refuses_grants_nothing() {
     let cases = [
         (
             "[{kind: User, apiGroup: example.io, name: alice}]",
@@ -713,6 +713,10 @@ fn a_native_binding_with_a_subject_api_group_kubernetes_refuses_grants_nothing()
         (
             "[{kind: ServiceAccount, apiGroup: rbac.authorization.k8s.io, name: alice, namespace: team-a}]",
             "subjects[0].apiGroup",
+        ),
+        (
+            "[{kind: ServiceAccount, name: Alice_Bot, namespace: team-a}]",
+            "subjects[0].name",
         ),
     ];
     for (subjects, field) in cases {
@@ -724,7 +728,11 @@ fn a_native_binding_with_a_subject_api_group_kubernetes_refuses_grants_nothing()
         ]);
         assert!(has_error(&p, "RoleBinding team-a/rb", field), "{subjects}");
         assert!(has_error(&p, "ClusterRoleBinding crb", field), "{subjects}");
-        for user in ["alice", "system:serviceaccount:team-a:alice"] {
+        for user in [
+            "alice",
+            "system:serviceaccount:team-a:alice",
+            "system:serviceaccount:team-a:Alice_Bot",
+        ] {
             assert!(
                 !allows(&p, &rq(user, "get", "pods", "team-a", "x")),
                 "{subjects}"
