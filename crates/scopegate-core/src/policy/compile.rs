@@ -13,12 +13,14 @@
 //! and take no part at all.
 
 use super::grant::{Grant, GrantSubject, ResolvedRole, SubjectKind};
+use super::iam_binding::{
+    BoundSubject, IamBindingContext, check_iam_role_binding_target, check_subjects,
+};
 use crate::diagnostics::{Diagnostic, Severity};
 use crate::model::{
-    IAM_GROUP, IamRole, IamRoleBinding, RoleTemplate, Scope, ScopeKind, Workspace, selector_matches,
+    IamRole, IamRoleBinding, RoleTemplate, Scope, ScopeKind, Workspace, selector_matches,
 };
 use crate::objects::{ObjectKind, ObjectRef, Source};
-use crate::rbac::service_account_user_name;
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
 };
@@ -365,67 +367,46 @@ fn role_is_broken(report: &mut Report, field: &str, role: &CompiledRole) -> bool
     true
 }
 
-/// Normalises a binding's subjects (`field` is where they are, e.g. `spec.subjects`). A
-/// subject that can never match is an error, and a binding with an error grants nothing
-/// (Kubernetes refuses such a binding whole): then `None`.
+/// A binding's subjects (`field` is where they are, e.g. `subjects`) as the engine matches
+/// them, checked by [`check_subjects`]: every problem is an error on the binding, which then
+/// grants nothing (`None`).
 fn subjects(
     report: &mut Report,
     field: &str,
     subjects: &[Subject],
     default_namespace: Option<&str>,
 ) -> Option<Vec<GrantSubject>> {
-    let errors_before = report.error_count();
-    let prefix = field;
-    let mut out = Vec::new();
-    for (i, s) in subjects.iter().enumerate() {
-        let field = format!("{prefix}[{i}]");
-        if s.name.is_empty() {
-            report.error(&format!("{field}.name"), "is required".into());
-            continue;
+    let checked = check_subjects(field, subjects, default_namespace);
+    // Each subject that cannot match is one problem: none left is a binding to no one.
+    let matching = match &checked {
+        Ok(bound) => bound.len(),
+        Err(problems) => subjects.len().saturating_sub(problems.len()),
+    };
+    if matching == 0 {
+        report.warning(field, "is empty: the binding grants nothing".into());
+    }
+    match checked {
+        Ok(bound) => Some(bound.iter().map(grant_subject).collect()),
+        Err(problems) => {
+            for problem in problems {
+                report.error(&problem.field, problem.message);
+            }
+            None
         }
-        let subject = match s.kind.as_str() {
-            "User" => GrantSubject {
-                kind: SubjectKind::User,
-                matches: s.name.clone(),
-            },
-            "Group" => GrantSubject {
-                kind: SubjectKind::Group,
-                matches: s.name.clone(),
-            },
-            "ServiceAccount" => {
-                let namespace = s
-                    .namespace
-                    .as_deref()
-                    .filter(|n| !n.is_empty())
-                    .or(default_namespace);
-                let Some(namespace) = namespace else {
-                    report.error(
-                        &format!("{field}.namespace"),
-                        "is required for a ServiceAccount when the binding has no namespace of its own".into(),
-                    );
-                    continue;
-                };
-                GrantSubject {
-                    kind: SubjectKind::ServiceAccount,
-                    matches: service_account_user_name(namespace, &s.name),
-                }
-            }
-            other => {
-                report.error(
-                    &format!("{field}.kind"),
-                    format!(
-                        "unknown subject kind {other:?}, expected one of User, Group, ServiceAccount"
-                    ),
-                );
-                continue;
-            }
-        };
-        out.push(subject);
     }
-    if subjects.is_empty() {
-        report.warning(prefix, "is empty: the binding grants nothing".into());
+}
+
+/// A checked subject as the engine matches it.
+fn grant_subject(subject: &BoundSubject) -> GrantSubject {
+    let kind = match subject {
+        BoundSubject::User(_) => SubjectKind::User,
+        BoundSubject::Group(_) => SubjectKind::Group,
+        BoundSubject::ServiceAccount { .. } => SubjectKind::ServiceAccount,
+    };
+    GrantSubject {
+        kind,
+        matches: subject.matches(),
     }
-    (report.error_count() == errors_before).then_some(out)
 }
 
 /// What kube-apiserver requires of a native binding's subjects beyond what every binding
@@ -474,7 +455,9 @@ fn is_dns_subdomain(name: &str) -> bool {
     name.len() <= 253 && name.split('.').all(label_ok)
 }
 
-/// Compiles an IAMRoleBinding (the first of its name).
+/// Compiles an IAMRoleBinding (the first of its name): its roleRef and scope, its subjects
+/// (the checks of [`check_iam_role_binding`], which the materialiser makes too), then
+/// whether its role has errors.
 pub(crate) fn compile_iam_binding(
     binding: &IamRoleBinding,
     me: &ObjectRef,
@@ -482,71 +465,21 @@ pub(crate) fn compile_iam_binding(
     report: &mut Report,
 ) -> Option<Grant> {
     let spec = &binding.spec;
-    let role_ref = &spec.role_ref;
-    if role_ref.kind != "IAMRole" {
-        report.error(
-            "spec.roleRef.kind",
-            format!("must be IAMRole, not {:?}", role_ref.kind),
-        );
-        return None;
-    }
-    if role_ref
-        .api_group
-        .as_deref()
-        .is_some_and(|g| !g.is_empty() && g != IAM_GROUP)
-    {
-        report.error("spec.roleRef.apiGroup", format!("must be {IAM_GROUP}"));
-        return None;
-    }
-    let scope = match Scope::from_spec(&spec.scope) {
+    let scope = match check_iam_role_binding_target(spec, &BindableContext(world)) {
         Ok(scope) => scope,
-        Err(message) => {
-            report.error("spec.scope", message);
+        Err(problem) => {
+            report.error(&problem.field, problem.message);
             return None;
         }
     };
-    let Some(role) = world.iam_role(&role_ref.name) else {
-        report.error(
-            "spec.roleRef.name",
-            format!("IAMRole {:?} does not exist", role_ref.name),
-        );
-        return None;
-    };
-    // Every compiled IAMRole has its scope kind; never panic on it.
-    let role_kind = role.scope?;
-    if role_kind != scope.kind() {
-        report.error(
-            "spec.scope.kind",
-            format!(
-                "IAMRole {:?} is meant for {role_kind} scopes and cannot be bound at a {} scope",
-                role_ref.name,
-                scope.kind()
-            ),
-        );
-        return None;
-    }
-    let target = scope.name().unwrap_or_default();
-    let undeclared = match scope.kind() {
-        ScopeKind::Workspace => !world.is_declared(ObjectKind::Workspace, target),
-        ScopeKind::NodeGroup => !world.is_declared(ObjectKind::NodeGroup, target),
-        ScopeKind::Cluster => {
-            target != world.cluster_name() && !world.is_declared(ObjectKind::Cluster, target)
-        }
-        _ => false,
-    };
-    if undeclared {
-        report.error(
-            "spec.scope.name",
-            format!("{} {target:?} is not declared", scope.kind()),
-        );
-        return None;
-    }
     let subjects = subjects(
         report,
         "spec.subjects",
         &spec.subjects,
         scope.subject_namespace(),
     );
+    // The target check found the role: its compiled form is there.
+    let role = world.iam_role(&spec.role_ref.name)?;
     if role_is_broken(report, "spec.roleRef.name", role) {
         return None;
     }
@@ -556,6 +489,23 @@ pub(crate) fn compile_iam_binding(
         subjects: subjects?,
         role: role.resolved.clone(),
     })
+}
+
+/// The compiler's view of the policy, as [`check_iam_role_binding_target`] looks it up.
+struct BindableContext<'a, B>(&'a B);
+
+impl<B: Bindable> IamBindingContext for BindableContext<'_, B> {
+    fn cluster_name(&self) -> &str {
+        self.0.cluster_name()
+    }
+
+    fn iam_role_scope(&self, name: &str) -> Option<ScopeKind> {
+        self.0.iam_role(name).and_then(|role| role.scope)
+    }
+
+    fn is_declared(&self, kind: ObjectKind, name: &str) -> bool {
+        self.0.is_declared(kind, name)
+    }
 }
 
 /// Compiles a RoleBinding (the first of its namespace and name).

@@ -4,6 +4,7 @@
 mod compact_rules;
 pub(crate) mod compile;
 mod grant;
+mod iam_binding;
 pub(crate) mod index;
 pub(crate) mod name;
 pub(crate) mod persistent;
@@ -14,6 +15,10 @@ mod subject;
 
 pub use compile::{EffectiveRole, RoleProblem, effective_rules};
 pub use grant::{Grant, GrantSubject, ResolvedRole, SubjectKind};
+pub use iam_binding::{
+    BindingProblem, BoundSubject, CheckedIamBinding, IamBindingContext, check_iam_role_binding,
+    check_iam_role_binding_target, check_subjects,
+};
 pub use subject::CompiledSubject;
 
 use crate::chain::{Lookups, ScopeChain, ScopeStep};

@@ -10,12 +10,15 @@ use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::rbac::v1::{
     ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
 };
+use scopegate_core::ObjectKind;
 use scopegate_core::PolicyObjects;
 use scopegate_core::model::{
-    Cluster, IAM_GROUP, IamRole, IamRoleBinding, NodeGroup, RoleTemplate, SCOPE_GROUP, Scope,
-    ScopeKind, Workspace,
+    Cluster, IamRole, IamRoleBinding, NodeGroup, RoleTemplate, SCOPE_GROUP, Scope, ScopeKind,
+    Workspace,
 };
-use scopegate_core::policy::effective_rules;
+use scopegate_core::policy::{
+    BoundSubject, IamBindingContext, check_iam_role_binding, effective_rules,
+};
 use scopegate_core::topology::{DEFAULT_CLUSTER_NAME, Topology};
 use std::collections::BTreeSet;
 
@@ -171,74 +174,23 @@ pub fn desired_objects(
         .ok_or(MaterializeError::Unnamed("IAMRoleBinding"))?;
     let spec = &binding.spec;
     let role_ref = &spec.role_ref;
-    if role_ref.kind != "IAMRole" {
-        return Err(invalid(
-            "spec.roleRef.kind",
-            format!("must be IAMRole, not {:?}", role_ref.kind),
-        ));
-    }
-    if role_ref
-        .api_group
-        .as_deref()
-        .is_some_and(|g| !g.is_empty() && g != IAM_GROUP)
-    {
-        return Err(invalid(
-            "spec.roleRef.apiGroup",
-            format!("must be {IAM_GROUP}"),
-        ));
-    }
-    let scope = Scope::from_spec(&spec.scope).map_err(|m| invalid("spec.scope", m))?;
+    // The engine's own check (scopegate_core::policy::check_iam_role_binding): what grants
+    // nothing in the webhook is never written out as native RBAC.
+    let checked =
+        check_iam_role_binding(spec, &MaterializeContext { world, role }).map_err(|problems| {
+            match problems.into_iter().next() {
+                Some(problem) if problem.role_not_found => {
+                    MaterializeError::RoleNotFound(role_ref.name.clone())
+                }
+                Some(problem) => invalid(&problem.field, problem.message),
+                None => invalid("spec", "is invalid"),
+            }
+        })?;
     let role = role
         .filter(|r| r.metadata.name.as_deref() == Some(role_ref.name.as_str()))
-        .filter(|_| !role_ref.name.is_empty())
         .ok_or_else(|| MaterializeError::RoleNotFound(role_ref.name.clone()))?;
-    if role.spec.scope != scope.kind() {
-        return Err(invalid(
-            "spec.scope.kind",
-            format!(
-                "IAMRole {:?} is meant for {} scopes and cannot be bound at a {} scope",
-                role_ref.name,
-                role.spec.scope,
-                scope.kind()
-            ),
-        ));
-    }
-    let target = scope.name().unwrap_or_default();
-    let declared = |names: Vec<Option<&str>>| names.into_iter().any(|n| n == Some(target));
-    let undeclared = match scope.kind() {
-        ScopeKind::Workspace => !declared(
-            world
-                .workspaces
-                .iter()
-                .map(|w| w.metadata.name.as_deref())
-                .collect(),
-        ),
-        ScopeKind::NodeGroup => !declared(
-            world
-                .node_groups
-                .iter()
-                .map(|g| g.metadata.name.as_deref())
-                .collect(),
-        ),
-        ScopeKind::Cluster => {
-            target != world.cluster_name
-                && !declared(
-                    world
-                        .clusters
-                        .iter()
-                        .map(|c| c.metadata.name.as_deref())
-                        .collect(),
-                )
-        }
-        _ => false,
-    };
-    if undeclared {
-        return Err(invalid(
-            "spec.scope.name",
-            format!("{} {target:?} is not declared", scope.kind()),
-        ));
-    }
-    let subjects = subjects(&spec.subjects, scope.subject_namespace())?;
+    let scope = checked.scope;
+    let subjects = checked.subjects.iter().map(native_subject).collect();
     let effective = effective_rules(role, &world.role_templates).map_err(|problems| {
         MaterializeError::RoleHasErrors {
             role: role_ref.name.clone(),
@@ -353,53 +305,66 @@ fn target_of<'a>(group: &'a str, resource: &'a str, names: &'a [String]) -> Targ
 
 /// The subjects in the form the API server expects, or the first one the engine refuses
 /// (which makes the whole binding grant nothing).
-fn subjects(
-    subjects: &[Subject],
-    default_namespace: Option<&str>,
-) -> Result<Vec<Subject>, MaterializeError> {
-    let mut out = Vec::with_capacity(subjects.len());
-    for (i, s) in subjects.iter().enumerate() {
-        if s.name.is_empty() {
-            return Err(invalid(&format!("spec.subjects[{i}].name"), "is required"));
-        }
-        let subject = match s.kind.as_str() {
-            "User" | "Group" => Subject {
-                api_group: Some(RBAC_GROUP.to_string()),
-                kind: s.kind.clone(),
-                name: s.name.clone(),
-                namespace: None,
-            },
-            "ServiceAccount" => {
-                let namespace = s
-                    .namespace
-                    .as_deref()
-                    .filter(|n| !n.is_empty())
-                    .or(default_namespace)
-                    .ok_or_else(|| {
-                        invalid(
-                            &format!("spec.subjects[{i}].namespace"),
-                            "is required for a ServiceAccount when the binding has no namespace of its own",
-                        )
-                    })?;
-                Subject {
-                    api_group: None,
-                    kind: "ServiceAccount".to_string(),
-                    name: s.name.clone(),
-                    namespace: Some(namespace.to_string()),
-                }
-            }
-            other => {
-                return Err(invalid(
-                    &format!("spec.subjects[{i}].kind"),
-                    format!(
-                        "unknown subject kind {other:?}, expected one of User, Group, ServiceAccount"
-                    ),
-                ));
-            }
-        };
-        out.push(subject);
+/// A checked subject in the form the API server expects: Users and Groups with apiGroup
+/// `rbac.authorization.k8s.io`, ServiceAccounts with their namespace.
+fn native_subject(subject: &BoundSubject) -> Subject {
+    let rbac = |kind: &str, name: &str| Subject {
+        api_group: Some(RBAC_GROUP.to_string()),
+        kind: kind.to_string(),
+        name: name.to_string(),
+        namespace: None,
+    };
+    match subject {
+        BoundSubject::User(name) => rbac("User", name),
+        BoundSubject::Group(name) => rbac("Group", name),
+        BoundSubject::ServiceAccount { namespace, name } => Subject {
+            api_group: None,
+            kind: "ServiceAccount".to_string(),
+            name: name.clone(),
+            namespace: Some(namespace.clone()),
+        },
     }
-    Ok(out)
+}
+
+/// What the engine's binding check looks up, from what the controller observed.
+struct MaterializeContext<'a> {
+    world: &'a ObservedWorld,
+    /// The IAMRole the binding names, if it exists.
+    role: Option<&'a IamRole>,
+}
+
+impl IamBindingContext for MaterializeContext<'_> {
+    fn cluster_name(&self) -> &str {
+        &self.world.cluster_name
+    }
+
+    fn iam_role_scope(&self, name: &str) -> Option<ScopeKind> {
+        self.role
+            .filter(|r| r.metadata.name.as_deref() == Some(name))
+            .map(|r| r.spec.scope)
+    }
+
+    fn is_declared(&self, kind: ObjectKind, name: &str) -> bool {
+        let named = |n: Option<&str>| n == Some(name);
+        match kind {
+            ObjectKind::Workspace => self
+                .world
+                .workspaces
+                .iter()
+                .any(|w| named(w.metadata.name.as_deref())),
+            ObjectKind::NodeGroup => self
+                .world
+                .node_groups
+                .iter()
+                .any(|g| named(g.metadata.name.as_deref())),
+            ObjectKind::Cluster => self
+                .world
+                .clusters
+                .iter()
+                .any(|c| named(c.metadata.name.as_deref())),
+            _ => false,
+        }
+    }
 }
 
 /// Builds the objects of one binding.
