@@ -28,7 +28,7 @@ pub enum Command {
     Serve(Box<ServeArgs>),
     /// Write the files that put the webhook into kube-apiserver's authorization chain: the
     /// webhook kubeconfig, an AuthorizationConfiguration (Kubernetes 1.32+), and the older
-    /// --authorization-* flags (see docs/kubernetes.md).
+    /// --authorization-* flags (README, "Putting Scopegate in front of kube-apiserver").
     ApiserverConfig(ApiserverConfigArgs),
     /// Print the CustomResourceDefinitions of RoleTemplate, IAMRole, IAMRoleBinding, Cluster,
     /// Workspace and NodeGroup as multi-document YAML (for `kubectl apply -f -`), or write
